@@ -1,0 +1,511 @@
+/*
+ * vmsnap.h: the public API of libvmsnap.
+ *
+ * Conventions (docs/api.md has the long form):
+ *  - Every object is an opaque handle. Handles returned by the library are
+ *    owned by the caller and released with the matching _free() call;
+ *    _ref() takes another reference.
+ *  - Strings returned as `const char *` are borrowed from the handle and live
+ *    as long as it does. Strings returned as `char *` belong to the caller and
+ *    are released with vmsnap_string_free() (or free()).
+ *  - Every call that may fail takes `vmsnap_error **error` last. On failure it
+ *    returns -1, NULL or false and, if error is not NULL and *error is NULL,
+ *    stores a new error object there. On success *error is left untouched.
+ *  - The library never prints and never exits.
+ *  - Calls that may grow take `unsigned int flags`; unknown bits are refused
+ *    with VMSNAP_ERR_INVALID_ARG.
+ *  - Handles describe the object as it was when the handle was obtained;
+ *    calls that change the object refresh the handle that made the change.
+ */
+#ifndef VMSNAP_VMSNAP_H
+#define VMSNAP_VMSNAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+/* ------------------------------------------------------------------ */
+
+/**
+ * vmsnap_error_code: what kind of failure an error object reports.
+ *
+ * Since: 0.1
+ */
+typedef enum {
+    VMSNAP_ERR_OK = 0,
+    VMSNAP_ERR_INTERNAL,         /* a bug in vmsnap; please report it */
+    VMSNAP_ERR_INVALID_ARG,      /* NULL where a value is needed, unknown flags */
+    VMSNAP_ERR_XML,              /* XML that is not well formed or not valid */
+    VMSNAP_ERR_CONFIG,           /* an xl-style snapshot config that is not valid */
+    VMSNAP_ERR_UNSUPPORTED,      /* a valid request vmsnap does not support */
+    VMSNAP_ERR_INVALID_NAME,     /* a domain or snapshot name that is not allowed */
+    VMSNAP_ERR_NO_DOMAIN,        /* no domain of that name */
+    VMSNAP_ERR_DOMAIN_EXISTS,    /* a domain of that name (or uuid) exists */
+    VMSNAP_ERR_NO_SNAPSHOT,      /* no snapshot of that name */
+    VMSNAP_ERR_SNAPSHOT_EXISTS,  /* a snapshot of that name exists */
+    VMSNAP_ERR_NO_PARENT,        /* the snapshot is a root */
+    VMSNAP_ERR_NO_CURRENT,       /* the domain has no current snapshot */
+    VMSNAP_ERR_OPERATION_DENIED, /* refused to protect data (e.g. snapshots exist) */
+    VMSNAP_ERR_IO,               /* reading or writing the state directory failed */
+    VMSNAP_ERR_CORRUPT,          /* state on disk that vmsnap cannot read */
+    VMSNAP_ERR_BUSY,             /* another process holds what is needed */
+} vmsnap_error_code;
+
+/** Since: 0.1 */
+typedef struct vmsnap_error vmsnap_error;
+
+/**
+ * vmsnap_error_get_code: the kind of failure.
+ * Since: 0.1
+ */
+vmsnap_error_code vmsnap_error_get_code(const vmsnap_error *error);
+
+/**
+ * vmsnap_error_get_message: a sentence saying what went wrong and, where the
+ * user can act, what to do. Borrowed from @error.
+ * Since: 0.1
+ */
+const char *vmsnap_error_get_message(const vmsnap_error *error);
+
+/**
+ * vmsnap_error_free: release an error object. NULL is allowed.
+ * Since: 0.1
+ */
+void vmsnap_error_free(vmsnap_error *error);
+
+/**
+ * vmsnap_error_code_to_string: a stable lower-case identifier for @code
+ * ("no-snapshot", ...), used in JSON output. Never NULL.
+ * Since: 0.1
+ */
+const char *vmsnap_error_code_to_string(vmsnap_error_code code);
+
+/**
+ * vmsnap_string_free, vmsnap_string_list_free: release strings and
+ * NULL-terminated string lists returned by the library. NULL is allowed.
+ * Since: 0.1
+ */
+void vmsnap_string_free(char *str);
+void vmsnap_string_list_free(char **list);
+
+/* ------------------------------------------------------------------ */
+/* Connections: one state directory                                    */
+/* ------------------------------------------------------------------ */
+
+/** Since: 0.1 */
+typedef struct vmsnap_conn vmsnap_conn;
+/** Since: 0.1 */
+typedef struct vmsnap_domain vmsnap_domain;
+/** Since: 0.1 */
+typedef struct vmsnap_snapshot vmsnap_snapshot;
+
+/**
+ * vmsnap_conn_open: open the state directory @state_dir, creating it (mode
+ * 0700) if it does not exist. With @state_dir NULL the directory is
+ * $VMSNAP_DIR if set, else /var/lib/vmsnap for root, else
+ * $XDG_DATA_HOME/vmsnap (default ~/.local/share/vmsnap).
+ * @flags: 0.
+ * Returns: a new connection, free with vmsnap_conn_free().
+ * Since: 0.1
+ */
+vmsnap_conn *vmsnap_conn_open(const char *state_dir, unsigned int flags, vmsnap_error **error);
+
+/**
+ * vmsnap_conn_get_state_dir: the absolute path of the state directory.
+ * Since: 0.1
+ */
+const char *vmsnap_conn_get_state_dir(const vmsnap_conn *conn);
+
+/** Since: 0.1 */
+vmsnap_conn *vmsnap_conn_ref(vmsnap_conn *conn);
+/** Since: 0.1. Drops one reference; handles keep their connection alive. */
+void vmsnap_conn_free(vmsnap_conn *conn);
+
+/* ------------------------------------------------------------------ */
+/* Domains                                                             */
+/* ------------------------------------------------------------------ */
+
+/**
+ * vmsnap_domain_define_flags: flags for vmsnap_domain_define_xml().
+ * Since: 0.1
+ */
+typedef enum {
+    /* Refuse if a domain of that name exists instead of replacing its definition. */
+    VMSNAP_DOMAIN_DEFINE_NO_OVERWRITE = 1u << 0,
+} vmsnap_domain_define_flags;
+
+/**
+ * vmsnap_domain_define_xml: define (or redefine) a domain from libvirt-style
+ * <domain> XML. A missing <uuid> is generated. Redefining an existing domain
+ * keeps its snapshots; its uuid must match if the XML gives one.
+ * Returns: the domain, free with vmsnap_domain_free().
+ * Since: 0.1
+ */
+vmsnap_domain *vmsnap_domain_define_xml(vmsnap_conn *conn, const char *xml, unsigned int flags,
+                                        vmsnap_error **error);
+
+/**
+ * vmsnap_domain_lookup_by_name: find a defined domain.
+ * Errors: VMSNAP_ERR_NO_DOMAIN.
+ * Since: 0.1
+ */
+vmsnap_domain *vmsnap_domain_lookup_by_name(vmsnap_conn *conn, const char *name,
+                                            vmsnap_error **error);
+
+/**
+ * vmsnap_conn_list_all_domains: every defined domain, sorted by name.
+ * @domains: receives a NULL-terminated array; free it with
+ * vmsnap_domain_list_free(). May be NULL to count only.
+ * @flags: 0.
+ * Returns: the number of domains, or -1.
+ * Since: 0.1
+ */
+int vmsnap_conn_list_all_domains(vmsnap_conn *conn, vmsnap_domain ***domains, unsigned int flags,
+                                 vmsnap_error **error);
+
+/**
+ * vmsnap_domain_undefine_flags: flags for vmsnap_domain_undefine().
+ * Since: 0.1
+ */
+typedef enum {
+    /* Also remove the snapshot metadata (not the disk images) of the domain. */
+    VMSNAP_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA = 1u << 0,
+} vmsnap_domain_undefine_flags;
+
+/**
+ * vmsnap_domain_undefine: remove the domain's definition. Disk images are
+ * never touched. A domain with snapshots is refused (VMSNAP_ERR_OPERATION_DENIED,
+ * naming how many) unless VMSNAP_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA.
+ * Since: 0.1
+ */
+int vmsnap_domain_undefine(vmsnap_domain *dom, unsigned int flags, vmsnap_error **error);
+
+/**
+ * vmsnap_domain_get_xml_desc: the domain's definition as canonical XML.
+ * @flags: 0.
+ * Returns: a new string, or NULL.
+ * Since: 0.1
+ */
+char *vmsnap_domain_get_xml_desc(vmsnap_domain *dom, unsigned int flags, vmsnap_error **error);
+
+/** Since: 0.1. Borrowed; never NULL. */
+const char *vmsnap_domain_get_name(const vmsnap_domain *dom);
+/** Since: 0.1. The uuid in its 36-character text form; borrowed. */
+const char *vmsnap_domain_get_uuid_string(const vmsnap_domain *dom);
+/** Since: 0.1. Maximum memory in KiB. */
+unsigned long long vmsnap_domain_get_memory_kib(const vmsnap_domain *dom);
+/** Since: 0.1 */
+unsigned int vmsnap_domain_get_vcpus(const vmsnap_domain *dom);
+/** Since: 0.1. The connection the domain belongs to; borrowed. */
+vmsnap_conn *vmsnap_domain_get_conn(const vmsnap_domain *dom);
+
+/** Since: 0.1 */
+vmsnap_domain *vmsnap_domain_ref(vmsnap_domain *dom);
+/** Since: 0.1. NULL is allowed. */
+void vmsnap_domain_free(vmsnap_domain *dom);
+/** Since: 0.1. Frees each element and the NULL-terminated array. */
+void vmsnap_domain_list_free(vmsnap_domain **domains);
+
+/* ------------------------------------------------------------------ */
+/* Snapshots                                                           */
+/* ------------------------------------------------------------------ */
+
+/**
+ * vmsnap_snapshot_state: the domain state a snapshot captured
+ * (libvirt's <state> values).
+ * Since: 0.1
+ */
+typedef enum {
+    VMSNAP_SNAPSHOT_STATE_NONE = 0,
+    VMSNAP_SNAPSHOT_STATE_RUNNING,
+    VMSNAP_SNAPSHOT_STATE_BLOCKED,
+    VMSNAP_SNAPSHOT_STATE_PAUSED,
+    VMSNAP_SNAPSHOT_STATE_SHUTDOWN,
+    VMSNAP_SNAPSHOT_STATE_SHUTOFF,
+    VMSNAP_SNAPSHOT_STATE_CRASHED,
+    VMSNAP_SNAPSHOT_STATE_PMSUSPENDED,
+    VMSNAP_SNAPSHOT_STATE_DISK_SNAPSHOT,
+} vmsnap_snapshot_state;
+
+/** Since: 0.1. "running", ..., "disk-snapshot"; "none" for NONE. Never NULL. */
+const char *vmsnap_snapshot_state_to_string(vmsnap_snapshot_state state);
+
+/**
+ * vmsnap_snapshot_location: where a snapshot keeps its data, summed over its
+ * memory and disks.
+ * Since: 0.1
+ */
+typedef enum {
+    VMSNAP_SNAPSHOT_LOCATION_NONE = 0, /* neither memory nor any disk */
+    VMSNAP_SNAPSHOT_LOCATION_INTERNAL, /* everything inside qcow2 files */
+    VMSNAP_SNAPSHOT_LOCATION_EXTERNAL, /* everything in separate files */
+    VMSNAP_SNAPSHOT_LOCATION_MIXED,    /* some of each */
+} vmsnap_snapshot_location;
+
+/** Since: 0.1. "none", "internal", "external", "mixed". Never NULL. */
+const char *vmsnap_snapshot_location_to_string(vmsnap_snapshot_location location);
+
+/**
+ * vmsnap_snapshot_create_flags: flags for vmsnap_snapshot_create_xml().
+ * Since: 0.1
+ */
+typedef enum {
+    /* Import the metadata of a snapshot that already exists (libvirt's redefine). */
+    VMSNAP_SNAPSHOT_CREATE_REDEFINE = 1u << 0,
+    /* With REDEFINE: make the imported snapshot the current one. */
+    VMSNAP_SNAPSHOT_CREATE_CURRENT = 1u << 1,
+    /* Take the snapshot but keep no metadata. */
+    VMSNAP_SNAPSHOT_CREATE_NO_METADATA = 1u << 2,
+    /* Stop the domain once the snapshot is taken. */
+    VMSNAP_SNAPSHOT_CREATE_HALT = 1u << 3,
+    /* Disks only, no memory. */
+    VMSNAP_SNAPSHOT_CREATE_DISK_ONLY = 1u << 4,
+    /* Use existing, pre-created external files. */
+    VMSNAP_SNAPSHOT_CREATE_REUSE_EXT = 1u << 5,
+    /* All disks or none (always true in vmsnap; accepted for virsh habits). */
+    VMSNAP_SNAPSHOT_CREATE_ATOMIC = 1u << 7,
+    /* Keep the guest running while memory is saved. */
+    VMSNAP_SNAPSHOT_CREATE_LIVE = 1u << 8,
+} vmsnap_snapshot_create_flags;
+
+/**
+ * vmsnap_snapshot_create_xml: create a snapshot from <domainsnapshot> XML or
+ * an xl-style snapshot config (KEY=VALUE lines; detected by content).
+ * With VMSNAP_SNAPSHOT_CREATE_REDEFINE the snapshot's data must already
+ * exist and only its metadata is recorded; the XML must name the snapshot.
+ * A missing <domain> is filled in with the domain's current definition, a
+ * missing <creationTime> with the present time. Its <parent> must name an
+ * existing snapshot (absent: a new root).
+ * Without REDEFINE, taking snapshots of disks and memory arrives with the
+ * QEMU driver; until then VMSNAP_ERR_UNSUPPORTED.
+ * Returns: the new snapshot, free with vmsnap_snapshot_free().
+ * Since: 0.1
+ */
+vmsnap_snapshot *vmsnap_snapshot_create_xml(vmsnap_domain *dom, const char *xml, unsigned int flags,
+                                            vmsnap_error **error);
+
+/**
+ * vmsnap_snapshot_config_to_xml: translate a snapshot definition, either
+ * <domainsnapshot> XML or an xl-style snapshot config (KEY=VALUE lines; told
+ * apart by content), into canonical <domainsnapshot> XML without creating
+ * anything. @warnings, if not NULL, receives a NULL-terminated list of
+ * warnings (ignored keys such as "creationtime") to free with
+ * vmsnap_string_list_free(); it is an empty list when there are none.
+ * @flags: 0.
+ * Returns: a new string, or NULL.
+ * Since: 0.1
+ */
+char *vmsnap_snapshot_config_to_xml(const char *text, char ***warnings, unsigned int flags,
+                                    vmsnap_error **error);
+
+/**
+ * vmsnap_snapshot_xml_flags: flags for vmsnap_snapshot_get_xml_desc().
+ * Since: 0.1
+ */
+typedef enum {
+    /* Leave out the embedded <domain> definition. */
+    VMSNAP_SNAPSHOT_XML_NO_DOMAIN = 1u << 0,
+} vmsnap_snapshot_xml_flags;
+
+/**
+ * vmsnap_snapshot_get_xml_desc: the snapshot as canonical <domainsnapshot> XML.
+ * Returns: a new string, or NULL.
+ * Since: 0.1
+ */
+char *vmsnap_snapshot_get_xml_desc(vmsnap_snapshot *snap, unsigned int flags, vmsnap_error **error);
+
+/**
+ * vmsnap_snapshot_list_flags: filters for listing snapshots. Within each
+ * group a snapshot passes if it matches any set bit (or no bit of the group is
+ * set); it must pass every group.
+ *  - shape:    ROOTS (domain lists) / DESCENDANTS (child lists) — same bit;
+ *  - leaves:   LEAVES, NO_LEAVES;
+ *  - state:    INACTIVE (shutoff), ACTIVE (with memory), DISK_ONLY;
+ *  - location: INTERNAL, EXTERNAL.
+ * TOPOLOGICAL orders parents before their children; without it lists are
+ * sorted by name.
+ * Since: 0.1
+ */
+typedef enum {
+    VMSNAP_SNAPSHOT_LIST_ROOTS = 1u << 0,
+    VMSNAP_SNAPSHOT_LIST_DESCENDANTS = 1u << 0,
+    VMSNAP_SNAPSHOT_LIST_LEAVES = 1u << 2,
+    VMSNAP_SNAPSHOT_LIST_NO_LEAVES = 1u << 3,
+    VMSNAP_SNAPSHOT_LIST_INACTIVE = 1u << 6,
+    VMSNAP_SNAPSHOT_LIST_ACTIVE = 1u << 7,
+    VMSNAP_SNAPSHOT_LIST_DISK_ONLY = 1u << 8,
+    VMSNAP_SNAPSHOT_LIST_INTERNAL = 1u << 9,
+    VMSNAP_SNAPSHOT_LIST_EXTERNAL = 1u << 10,
+    VMSNAP_SNAPSHOT_LIST_TOPOLOGICAL = 1u << 11,
+} vmsnap_snapshot_list_flags;
+
+/**
+ * vmsnap_domain_snapshot_count: how many snapshots pass @flags' filters.
+ * Since: 0.1
+ */
+int vmsnap_domain_snapshot_count(vmsnap_domain *dom, unsigned int flags, vmsnap_error **error);
+
+/**
+ * vmsnap_domain_snapshot_list_names: names of the snapshots that pass
+ * @flags' filters, as a NULL-terminated list (vmsnap_string_list_free()).
+ * Returns: the number of names, or -1.
+ * Since: 0.1
+ */
+int vmsnap_domain_snapshot_list_names(vmsnap_domain *dom, char ***names, unsigned int flags,
+                                      vmsnap_error **error);
+
+/**
+ * vmsnap_domain_list_all_snapshots: the snapshots that pass @flags' filters,
+ * all read under one lock so the list is one consistent view of the tree.
+ * @snaps: receives a NULL-terminated array (vmsnap_snapshot_list_free());
+ * may be NULL to count only.
+ * Returns: the number of snapshots, or -1.
+ * Since: 0.1
+ */
+int vmsnap_domain_list_all_snapshots(vmsnap_domain *dom, vmsnap_snapshot ***snaps,
+                                     unsigned int flags, vmsnap_error **error);
+
+/**
+ * vmsnap_snapshot_list_all_children: the direct children of @snap, or with
+ * VMSNAP_SNAPSHOT_LIST_DESCENDANTS all of its descendants; other filters as
+ * for vmsnap_domain_list_all_snapshots().
+ * Since: 0.1
+ */
+int vmsnap_snapshot_list_all_children(vmsnap_snapshot *snap, vmsnap_snapshot ***snaps,
+                                      unsigned int flags, vmsnap_error **error);
+
+/**
+ * vmsnap_snapshot_num_children: how many of @snap's children (or, with
+ * DESCENDANTS, descendants) pass @flags' filters.
+ * Since: 0.1
+ */
+int vmsnap_snapshot_num_children(vmsnap_snapshot *snap, unsigned int flags, vmsnap_error **error);
+
+/**
+ * vmsnap_snapshot_lookup_by_name: find a snapshot of @dom.
+ * @flags: 0.
+ * Errors: VMSNAP_ERR_NO_SNAPSHOT.
+ * Since: 0.1
+ */
+vmsnap_snapshot *vmsnap_snapshot_lookup_by_name(vmsnap_domain *dom, const char *name,
+                                                unsigned int flags, vmsnap_error **error);
+
+/**
+ * vmsnap_snapshot_get_parent: the snapshot @snap was taken on top of.
+ * @flags: 0.
+ * Errors: VMSNAP_ERR_NO_PARENT for a root.
+ * Since: 0.1
+ */
+vmsnap_snapshot *vmsnap_snapshot_get_parent(vmsnap_snapshot *snap, unsigned int flags,
+                                            vmsnap_error **error);
+
+/**
+ * vmsnap_domain_snapshot_current: the domain's current snapshot.
+ * @flags: 0.
+ * Errors: VMSNAP_ERR_NO_CURRENT.
+ * Since: 0.1
+ */
+vmsnap_snapshot *vmsnap_domain_snapshot_current(vmsnap_domain *dom, unsigned int flags,
+                                                vmsnap_error **error);
+
+/**
+ * vmsnap_domain_has_current_snapshot: 1 if the domain has a current snapshot,
+ * 0 if not, -1 on error. @flags: 0.
+ * Since: 0.1
+ */
+int vmsnap_domain_has_current_snapshot(vmsnap_domain *dom, unsigned int flags,
+                                       vmsnap_error **error);
+
+/**
+ * vmsnap_snapshot_is_current: 1 if @snap is its domain's current snapshot,
+ * 0 if not, -1 on error. @flags: 0.
+ * Since: 0.1
+ */
+int vmsnap_snapshot_is_current(vmsnap_snapshot *snap, unsigned int flags, vmsnap_error **error);
+
+/**
+ * vmsnap_snapshot_set_current: make @snap the current snapshot without
+ * reverting to it (only the metadata changes). @flags: 0.
+ * Since: 0.1
+ */
+int vmsnap_snapshot_set_current(vmsnap_snapshot *snap, unsigned int flags, vmsnap_error **error);
+
+/**
+ * vmsnap_snapshot_rename: give @snap a new name; its children's parent
+ * pointers and the current-snapshot record follow. @flags: 0.
+ * Errors: VMSNAP_ERR_INVALID_NAME, VMSNAP_ERR_SNAPSHOT_EXISTS.
+ * Since: 0.1
+ */
+int vmsnap_snapshot_rename(vmsnap_snapshot *snap, const char *new_name, unsigned int flags,
+                           vmsnap_error **error);
+
+/**
+ * vmsnap_snapshot_set_description: replace @snap's description; NULL or ""
+ * removes it. @flags: 0.
+ * Since: 0.1
+ */
+int vmsnap_snapshot_set_description(vmsnap_snapshot *snap, const char *description,
+                                    unsigned int flags, vmsnap_error **error);
+
+/**
+ * vmsnap_snapshot_delete_flags: flags for vmsnap_snapshot_delete().
+ * Since: 0.1
+ */
+typedef enum {
+    /* Also delete every descendant. */
+    VMSNAP_SNAPSHOT_DELETE_CHILDREN = 1u << 0,
+    /* Remove only vmsnap's metadata; leave disk and memory data alone. */
+    VMSNAP_SNAPSHOT_DELETE_METADATA_ONLY = 1u << 1,
+    /* Delete the descendants but keep @snap itself. */
+    VMSNAP_SNAPSHOT_DELETE_CHILDREN_ONLY = 1u << 2,
+} vmsnap_snapshot_delete_flags;
+
+/**
+ * vmsnap_snapshot_delete: delete @snap (and, with CHILDREN, its descendants).
+ * Deleting a snapshot alone re-parents its children onto its parent; if it
+ * was current, its parent becomes current. With CHILDREN_ONLY, @snap becomes
+ * current if a deleted descendant was.
+ * Without METADATA_ONLY the snapshot's data is merged away as well; that
+ * arrives with the QEMU driver and is VMSNAP_ERR_UNSUPPORTED until then.
+ * Since: 0.1
+ */
+int vmsnap_snapshot_delete(vmsnap_snapshot *snap, unsigned int flags, vmsnap_error **error);
+
+/** Since: 0.1. Borrowed; never NULL. */
+const char *vmsnap_snapshot_get_name(const vmsnap_snapshot *snap);
+/** Since: 0.1. The domain @snap belongs to; borrowed. */
+vmsnap_domain *vmsnap_snapshot_get_domain(const vmsnap_snapshot *snap);
+/** Since: 0.1. Borrowed; NULL if there is none. */
+const char *vmsnap_snapshot_get_description(const vmsnap_snapshot *snap);
+/** Since: 0.1. Borrowed; NULL for a root. */
+const char *vmsnap_snapshot_get_parent_name(const vmsnap_snapshot *snap);
+/** Since: 0.1 */
+vmsnap_snapshot_state vmsnap_snapshot_get_state(const vmsnap_snapshot *snap);
+/** Since: 0.1. Seconds since the epoch. */
+long long vmsnap_snapshot_get_creation_time(const vmsnap_snapshot *snap);
+/** Since: 0.1 */
+vmsnap_snapshot_location vmsnap_snapshot_get_location(const vmsnap_snapshot *snap);
+/** Since: 0.1. true if the snapshot holds memory state (a full snapshot). */
+bool vmsnap_snapshot_has_memory(const vmsnap_snapshot *snap);
+
+/** Since: 0.1 */
+vmsnap_snapshot *vmsnap_snapshot_ref(vmsnap_snapshot *snap);
+/** Since: 0.1. NULL is allowed. */
+void vmsnap_snapshot_free(vmsnap_snapshot *snap);
+/** Since: 0.1. Frees each element and the NULL-terminated array. */
+void vmsnap_snapshot_list_free(vmsnap_snapshot **snaps);
+
+/** Since: 0.1. The library's version, "MAJOR.MINOR.PATCH". */
+const char *vmsnap_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VMSNAP_VMSNAP_H */
