@@ -281,7 +281,8 @@ typedef enum {
  * exist and only its metadata is recorded; the XML must name the snapshot.
  * A missing <domain> is filled in with the domain's current definition, a
  * missing <creationTime> with the present time. Its <parent> must name an
- * existing snapshot (absent: a new root).
+ * existing snapshot (absent: a new root). Redefining a snapshot that exists
+ * replaces its metadata (its place in the tree may move, never into a cycle).
  * Without REDEFINE, taking snapshots of disks and memory arrives with the
  * QEMU driver; until then VMSNAP_ERR_UNSUPPORTED.
  * Returns: the new snapshot, free with vmsnap_snapshot_free().
@@ -452,6 +453,18 @@ int vmsnap_snapshot_rename(vmsnap_snapshot *snap, const char *new_name, unsigned
  */
 int vmsnap_snapshot_set_description(vmsnap_snapshot *snap, const char *description,
                                     unsigned int flags, vmsnap_error **error);
+
+/**
+ * vmsnap_snapshot_update_xml: apply an edited copy of @snap's XML (what
+ * `snapshot-edit` does). Only <name> (a rename, as vmsnap_snapshot_rename())
+ * and <description> may differ from vmsnap_snapshot_get_xml_desc()'s output;
+ * any other change is refused with VMSNAP_ERR_UNSUPPORTED naming the
+ * element, and nothing changes. Returns 1 if something changed, 0 if the XML
+ * matched the snapshot, -1 on error. @flags: 0.
+ * Since: 0.1
+ */
+int vmsnap_snapshot_update_xml(vmsnap_snapshot *snap, const char *xml, unsigned int flags,
+                               vmsnap_error **error);
 
 /**
  * vmsnap_snapshot_delete_flags: flags for vmsnap_snapshot_delete().

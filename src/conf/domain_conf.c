@@ -1,0 +1,1 @@
+/* domain_conf.c: see domain_conf.h (being written). */

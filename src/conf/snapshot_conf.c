@@ -1,0 +1,1 @@
+/* snapshot_conf.c: see snapshot_conf.h (being written). */

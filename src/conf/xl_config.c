@@ -1,0 +1,1 @@
+/* xl_config.c: see xl_config.h (being written). */

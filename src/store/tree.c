@@ -1,0 +1,1 @@
+/* tree.c: see tree.h (being written). */
