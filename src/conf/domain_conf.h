@@ -49,6 +49,7 @@ typedef enum {
 typedef struct {
     char *name;
     unsigned char uuid[16];
+    bool uuid_generated; /* the XML had no <uuid>: the parser made this one up */
     char *title;
     char *description;
     vms_domain_virt virt;
