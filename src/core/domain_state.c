@@ -1,0 +1,145 @@
+/* domain_state.c: loading one domain's metadata under its lock. */
+#include "core/domain_state.h"
+
+#include "util/error.h"
+
+static void snapshot_def_destroy(gpointer def)
+{
+    vms_snapshot_def_free(def);
+}
+
+vms_snapshot_def *vms_domain_state_read_snapshot(vms_domain_state *state, const char *name,
+                                                 vmsnap_error **error)
+{
+    if (!vms_store_snapshot_exists(state->store, state->name, name)) {
+        vms_error_set(error, VMSNAP_ERR_NO_SNAPSHOT, "domain '%s' has no snapshot named '%s'",
+                      state->name, name);
+        return NULL;
+    }
+    g_autofree char *xml = vms_store_read_snapshot_xml(state->store, state->name, name, error);
+    if (!xml)
+        return NULL;
+    vmsnap_error *perr = NULL;
+    g_autoptr(vms_snapshot_def) def = vms_snapshot_def_parse_string(xml, &perr);
+    if (!def) {
+        vms_error_set(error, VMSNAP_ERR_CORRUPT,
+                      "the metadata of snapshot '%s' of domain '%s' cannot be read (%s); fix or "
+                      "remove %s/domains/%s/snapshots/%s.xml",
+                      name, state->name, vmsnap_error_get_message(perr),
+                      vms_store_root(state->store), state->name, name);
+        vmsnap_error_free(perr);
+        return NULL;
+    }
+    if (g_strcmp0(def->name, name) != 0) {
+        vms_error_set(error, VMSNAP_ERR_CORRUPT,
+                      "the metadata file of snapshot '%s' of domain '%s' names the snapshot "
+                      "'%s'; fix or remove %s/domains/%s/snapshots/%s.xml",
+                      name, state->name, def->name ? def->name : "", vms_store_root(state->store),
+                      state->name, name);
+        return NULL;
+    }
+    return g_steal_pointer(&def);
+}
+
+static bool load_snapshots(vms_domain_state *state, vmsnap_error **error)
+{
+    g_auto(GStrv) names = vms_store_list_snapshots(state->store, state->name, error);
+    if (!names)
+        return false;
+    state->tree = vms_tree_new(snapshot_def_destroy);
+    for (char **n = names; *n; n++) {
+        vms_snapshot_def *def = vms_domain_state_read_snapshot(state, *n, error);
+        if (!def)
+            return false;
+        if (!vms_tree_add(state->tree, def->name, def->parent, def, error))
+            return false;
+    }
+    return vms_tree_link(state->tree, error);
+}
+
+vms_domain_state *vms_domain_state_load(vms_store *store, const char *dom, unsigned int flags,
+                                        vmsnap_error **error)
+{
+    g_autoptr(vms_domain_state) state = g_new0(vms_domain_state, 1);
+    state->store = store;
+    state->name = g_strdup(dom);
+    state->lock =
+        vms_store_lock_domain(store, dom, (flags & VMS_LOAD_EXCLUSIVE) != 0, false, error);
+    if (!state->lock)
+        return NULL;
+
+    g_autofree char *xml = vms_store_read_domain_xml(store, dom, error);
+    if (!xml)
+        return NULL;
+    vmsnap_error *perr = NULL;
+    state->def = vms_domain_def_parse_string(xml, &perr);
+    if (!state->def) {
+        vms_error_set(error, VMSNAP_ERR_CORRUPT,
+                      "the definition of domain '%s' cannot be read (%s); fix %s/domains/%s/"
+                      "domain.xml or define the domain again",
+                      dom, vmsnap_error_get_message(perr), vms_store_root(store), dom);
+        vmsnap_error_free(perr);
+        return NULL;
+    }
+
+    vmsnap_error *cerr = NULL;
+    state->current = vms_store_read_current(store, dom, &cerr);
+    if (cerr) {
+        vms_error_propagate(error, cerr);
+        return NULL;
+    }
+
+    if ((flags & VMS_LOAD_SNAPSHOTS) && !load_snapshots(state, error))
+        return NULL;
+
+    /* A current record naming a snapshot that is gone (a crash between two
+     * steps of a delete) means "no current snapshot". */
+    if (state->current && state->tree && !vms_tree_lookup(state->tree, state->current))
+        g_clear_pointer(&state->current, g_free);
+    return g_steal_pointer(&state);
+}
+
+void vms_domain_state_free(vms_domain_state *state)
+{
+    if (!state)
+        return;
+    g_clear_pointer(&state->tree, vms_tree_free);
+    g_clear_pointer(&state->def, vms_domain_def_free);
+    g_free(state->current);
+    g_free(state->name);
+    g_clear_pointer(&state->lock, vms_domain_lock_release);
+    g_free(state);
+}
+
+vms_tree_node *vms_domain_state_find(vms_domain_state *state, const char *name,
+                                     vmsnap_error **error)
+{
+    vms_tree_node *node = name ? vms_tree_lookup(state->tree, name) : NULL;
+    if (!node)
+        vms_error_set(error, VMSNAP_ERR_NO_SNAPSHOT, "domain '%s' has no snapshot named '%s'",
+                      state->name, name ? name : "");
+    return node;
+}
+
+bool vms_domain_state_save_snapshot(vms_domain_state *state, const vms_snapshot_def *def,
+                                    vmsnap_error **error)
+{
+    g_autofree char *xml = vms_snapshot_def_format(def, 0);
+    return vms_store_write_snapshot_xml(state->store, state->name, def->name, xml, error);
+}
+
+bool vms_domain_state_set_current(vms_domain_state *state, const char *name, vmsnap_error **error)
+{
+    if (!vms_store_write_current(state->store, state->name, name, error))
+        return false;
+    g_free(state->current);
+    state->current = g_strdup(name);
+    return true;
+}
+
+vms_snapshot_def *vms_snapshot_def_summary(const vms_snapshot_def *def)
+{
+    vms_snapshot_def *copy = vms_snapshot_def_copy(def);
+    g_clear_pointer(&copy->domain, vms_domain_def_free);
+    return copy;
+}
