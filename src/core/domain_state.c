@@ -41,7 +41,7 @@ vms_snapshot_def *vms_domain_state_read_snapshot(vms_domain_state *state, const 
     return g_steal_pointer(&def);
 }
 
-static bool load_snapshots(vms_domain_state *state, vmsnap_error **error)
+bool vms_domain_state_load_tree(vms_domain_state *state, vmsnap_error **error)
 {
     g_auto(GStrv) names = vms_store_list_snapshots(state->store, state->name, error);
     if (!names)
@@ -89,7 +89,7 @@ vms_domain_state *vms_domain_state_load(vms_store *store, const char *dom, unsig
         return NULL;
     }
 
-    if ((flags & VMS_LOAD_SNAPSHOTS) && !load_snapshots(state, error))
+    if ((flags & VMS_LOAD_SNAPSHOTS) && !vms_domain_state_load_tree(state, error))
         return NULL;
 
     /* A current record naming a snapshot that is gone (a crash between two

@@ -40,6 +40,10 @@ vms_domain_state *vms_domain_state_load(vms_store *store, const char *dom, unsig
 void vms_domain_state_free(vms_domain_state *state);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(vms_domain_state, vms_domain_state_free)
 
+/* Read every snapshot into @state->tree (for a state loaded without
+ * VMS_LOAD_SNAPSHOTS). */
+bool vms_domain_state_load_tree(vms_domain_state *state, vmsnap_error **error);
+
 /* The snapshot named @name, or NULL with VMSNAP_ERR_NO_SNAPSHOT. */
 vms_tree_node *vms_domain_state_find(vms_domain_state *state, const char *name,
                                      vmsnap_error **error);

@@ -81,25 +81,33 @@ static bool complete_redefinition(vms_domain_state *state, vms_snapshot_def *def
     return true;
 }
 
+/* Check @def's parent. A new snapshot cannot close a cycle, so only the
+ * parent's file is looked at; moving an existing one needs the whole tree
+ * (loaded on demand), which keeps importing a tree linear in its size. */
 static bool check_new_parent(vms_domain_state *state, const vms_snapshot_def *def,
                              vmsnap_error **error)
 {
+    bool exists = vms_store_snapshot_exists(state->store, state->name, def->name);
     if (!def->parent)
         return true;
     if (strcmp(def->parent, def->name) == 0) {
         vms_error_set(error, VMSNAP_ERR_XML, "snapshot '%s' cannot be its own parent", def->name);
         return false;
     }
-    vms_tree_node *parent = vms_tree_lookup(state->tree, def->parent);
-    if (!parent) {
+    if (!vms_store_snapshot_exists(state->store, state->name, def->parent)) {
         vms_error_set(error, VMSNAP_ERR_NO_SNAPSHOT,
                       "the parent of snapshot '%s', '%s', is not a snapshot of domain '%s'; "
                       "redefine the parent first",
                       def->name, def->parent, state->name);
         return false;
     }
+    if (!exists)
+        return true;
+    if (!state->tree && !vms_domain_state_load_tree(state, error))
+        return false;
     vms_tree_node *existing = vms_tree_lookup(state->tree, def->name);
-    if (existing && vms_tree_node_is_ancestor(existing, parent)) {
+    vms_tree_node *parent = vms_tree_lookup(state->tree, def->parent);
+    if (existing && parent && vms_tree_node_is_ancestor(existing, parent)) {
         vms_error_set(error, VMSNAP_ERR_XML,
                       "snapshot '%s' cannot move under '%s', which descends from it", def->name,
                       def->parent);
@@ -114,7 +122,7 @@ vms_snapshot_def *vms_snapshot_meta_redefine(vms_store *store, const char *dom,
 {
     g_autoptr(vms_snapshot_def) owned = def;
     g_autoptr(vms_domain_state) state =
-        vms_domain_state_load(store, dom, VMS_LOAD_EXCLUSIVE | VMS_LOAD_SNAPSHOTS, error);
+        vms_domain_state_load(store, dom, VMS_LOAD_EXCLUSIVE, error);
     if (!state)
         return NULL;
     if (!complete_redefinition(state, owned, error) || !check_new_parent(state, owned, error))
