@@ -1,0 +1,407 @@
+/*
+ * main.c: global options, the command table and dispatch.
+ *
+ *   vmsnap [--dir DIR] COMMAND [ARGS...]
+ *   vmsnap help [COMMAND] | --help | --version
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "vmsnap-config.h"
+
+#define OPT_DOMAIN                                                                                 \
+    {                                                                                              \
+        "domain", CLI_OPT_ARG, true, "DOM", "the domain's name"                                    \
+    }
+#define OPT_SNAP                                                                                   \
+    {                                                                                              \
+        "snapshotname", CLI_OPT_ARG, true, "SNAP", "the snapshot's name"                           \
+    }
+#define OPT_SNAP_OR_CURRENT(what)                                                                  \
+    {"snapshotname", CLI_OPT_ARG, false, "SNAP", "the snapshot's name"},                           \
+    {                                                                                              \
+        "current", CLI_OPT_BOOL, false, NULL, what                                                 \
+    }
+#define OPT_JSON                                                                                   \
+    {                                                                                              \
+        "json", CLI_OPT_BOOL, false, NULL, "print JSON instead of text"                            \
+    }
+#define OPT_END                                                                                    \
+    {                                                                                              \
+        NULL, 0, false, NULL, NULL                                                                 \
+    }
+
+static const cli_opt opts_define[] = {
+    {"file", CLI_OPT_ARG, true, "FILE", "<domain> XML file, or - for standard input"},
+    OPT_END,
+};
+
+static const cli_opt opts_undefine[] = {
+    OPT_DOMAIN,
+    {"snapshots-metadata", CLI_OPT_BOOL, false, NULL,
+     "also remove the domain's snapshot metadata (disk images are never touched)"},
+    OPT_END,
+};
+
+static const cli_opt opts_list[] = {
+    {"all", CLI_OPT_BOOL, false, NULL, "list inactive (shut off) domains too"},
+    {"name", CLI_OPT_BOOL, false, NULL, "print only the names, one per line"},
+    OPT_JSON,
+    OPT_END,
+};
+
+static const cli_opt opts_dumpxml[] = {OPT_DOMAIN, OPT_END};
+
+static const cli_opt opts_dominfo[] = {OPT_DOMAIN, OPT_JSON, OPT_END};
+
+static const cli_opt opts_snapshot_create[] = {
+    OPT_DOMAIN,
+    {"xmlfile", CLI_OPT_ARG, true, "FILE",
+     "<domainsnapshot> XML or an xl-style snapshot config, or - for standard input"},
+    {"redefine", CLI_OPT_BOOL, false, NULL, "import the metadata of an existing snapshot"},
+    {"current", CLI_OPT_BOOL, false, NULL, "with --redefine, make it the current snapshot"},
+    {"validate", CLI_OPT_BOOL, false, NULL,
+     "validate the definition (always done; accepted for virsh habits)"},
+    {"no-metadata", CLI_OPT_BOOL, false, NULL, "take the snapshot but keep no metadata"},
+    {"halt", CLI_OPT_BOOL, false, NULL, "stop the domain once the snapshot is taken"},
+    {"disk-only", CLI_OPT_BOOL, false, NULL, "disks only, no memory state"},
+    {"reuse-external", CLI_OPT_BOOL, false, NULL, "use existing external files"},
+    {"atomic", CLI_OPT_BOOL, false, NULL, "all disks or none (always true)"},
+    {"live", CLI_OPT_BOOL, false, NULL, "keep the guest running while memory is saved"},
+    OPT_END,
+};
+
+static const cli_opt opts_snapshot_list[] = {
+    OPT_DOMAIN,
+    {"parent", CLI_OPT_BOOL, false, NULL, "add a column with each snapshot's parent"},
+    {"roots", CLI_OPT_BOOL, false, NULL, "list only snapshots without a parent"},
+    {"leaves", CLI_OPT_BOOL, false, NULL, "list only snapshots without children"},
+    {"no-leaves", CLI_OPT_BOOL, false, NULL, "list only snapshots with children"},
+    {"inactive", CLI_OPT_BOOL, false, NULL, "list only snapshots of a shut off domain"},
+    {"active", CLI_OPT_BOOL, false, NULL, "list only snapshots with memory state"},
+    {"disk-only", CLI_OPT_BOOL, false, NULL, "list only disk-only snapshots"},
+    {"internal", CLI_OPT_BOOL, false, NULL, "list only internal snapshots"},
+    {"external", CLI_OPT_BOOL, false, NULL, "list only external snapshots"},
+    {"tree", CLI_OPT_BOOL, false, NULL, "draw the snapshots as a tree"},
+    {"from", CLI_OPT_STRING, false, "SNAP", "list only the children of SNAP"},
+    {"current", CLI_OPT_BOOL, false, NULL, "list only the children of the current snapshot"},
+    {"descendants", CLI_OPT_BOOL, false, NULL,
+     "with --from or --current, list all descendants, not only children"},
+    {"topological", CLI_OPT_BOOL, false, NULL, "list parents before their children"},
+    {"name", CLI_OPT_BOOL, false, NULL, "print only the names, one per line"},
+    OPT_JSON,
+    OPT_END,
+};
+
+static const cli_opt opts_snapshot_dumpxml[] = {
+    OPT_DOMAIN,
+    OPT_SNAP,
+    {"no-domain", CLI_OPT_BOOL, false, NULL, "leave out the embedded <domain> definition"},
+    OPT_END,
+};
+
+static const cli_opt opts_snapshot_info[] = {
+    OPT_DOMAIN,
+    OPT_SNAP_OR_CURRENT("describe the current snapshot"),
+    OPT_JSON,
+    OPT_END,
+};
+
+static const cli_opt opts_snapshot_parent[] = {
+    OPT_DOMAIN,
+    OPT_SNAP_OR_CURRENT("the parent of the current snapshot"),
+    OPT_END,
+};
+
+static const cli_opt opts_snapshot_current[] = {
+    OPT_DOMAIN,
+    {"snapshotname", CLI_OPT_ARG, false, "SNAP",
+     "make SNAP the current snapshot (metadata only, no revert)"},
+    {"name", CLI_OPT_BOOL, false, NULL, "print the name instead of the XML"},
+    OPT_END,
+};
+
+static const cli_opt opts_snapshot_rename[] = {
+    OPT_DOMAIN,
+    OPT_SNAP,
+    {"newname", CLI_OPT_ARG, true, "NEW", "the new name"},
+    OPT_END,
+};
+
+static const cli_opt opts_snapshot_desc[] = {
+    OPT_DOMAIN,
+    OPT_SNAP,
+    {"text", CLI_OPT_ARG, false, "TEXT", "the new description"},
+    {"remove", CLI_OPT_BOOL, false, NULL, "remove the description"},
+    OPT_END,
+};
+
+static const cli_opt opts_snapshot_edit[] = {
+    OPT_DOMAIN,
+    OPT_SNAP_OR_CURRENT("edit the current snapshot"),
+    OPT_END,
+};
+
+static const cli_opt opts_snapshot_delete[] = {
+    OPT_DOMAIN,
+    OPT_SNAP_OR_CURRENT("delete the current snapshot"),
+    {"children", CLI_OPT_BOOL, false, NULL, "delete the snapshot and all its descendants"},
+    {"children-only", CLI_OPT_BOOL, false, NULL, "delete the descendants but keep the snapshot"},
+    {"metadata", CLI_OPT_BOOL, false, NULL,
+     "remove only vmsnap's metadata, leaving disk and memory data alone"},
+    OPT_END,
+};
+
+static const cli_opt opts_help[] = {
+    {"command", CLI_OPT_ARG, false, "COMMAND", "the command to describe"},
+    OPT_END,
+};
+
+static int cmd_help(cli_ctx *ctx, const cli_args *args);
+
+static const cli_command commands[] = {
+    {"help", cmd_help, "[COMMAND]", "print help",
+     "Print the list of commands, or one command's help.", opts_help},
+    {"define", cmd_define, "FILE", "define a domain from an XML file",
+     "Define (or redefine) a domain from libvirt-style <domain> XML. Redefining keeps the "
+     "domain's snapshots.",
+     opts_define},
+    {"undefine", cmd_undefine, "DOM [--snapshots-metadata]", "undefine a domain",
+     "Remove a domain's definition. A domain with snapshots is refused unless "
+     "--snapshots-metadata is given. Disk images are never touched.",
+     opts_undefine},
+    {"list", cmd_list, "[--all] [--name] [--json]", "list domains",
+     "List running domains, or all domains with --all. Every domain is shut off until "
+     "vmsnap runs VMs, so use --all.",
+     opts_list},
+    {"dumpxml", cmd_dumpxml, "DOM", "print a domain's XML definition",
+     "Print the domain's definition as canonical XML.", opts_dumpxml},
+    {"dominfo", cmd_dominfo, "DOM [--json]", "domain information",
+     "Print a domain's name, UUID, memory, CPUs, state and snapshot summary.", opts_dominfo},
+    {"snapshot-create", cmd_snapshot_create,
+     "DOM FILE [--redefine [--current]] [--validate] [--disk-only] [--no-metadata] [--halt] "
+     "[--reuse-external] [--atomic] [--live]",
+     "create a snapshot from XML or an xl-style config",
+     "Create a snapshot from <domainsnapshot> XML or an xl-style snapshot config (KEY=VALUE "
+     "lines). With --redefine, import the metadata of a snapshot whose data already exists "
+     "(the way libvirt users move snapshot trees). FILE - reads standard input. Warnings "
+     "about the definition (such as ignored keys) go to standard error.",
+     opts_snapshot_create},
+    {"snapshot-list", cmd_snapshot_list,
+     "DOM [--parent | --roots | --tree] [{--from SNAP | --current} [--descendants]] "
+     "[--leaves] [--no-leaves] [--inactive] [--active] [--disk-only] [--internal] "
+     "[--external] [--topological] [--name | --json]",
+     "list a domain's snapshots",
+     "List the snapshots of a domain as a table (Name, Creation Time, State), a tree, names "
+     "or JSON. Filters in one group (leaves; state; location) combine with OR, groups with "
+     "AND. --from SNAP and --current start the list at that snapshot: its children, or all "
+     "its descendants with --descendants (or with --tree, where the start is the root).",
+     opts_snapshot_list},
+    {"snapshot-dumpxml", cmd_snapshot_dumpxml, "DOM SNAP [--no-domain]", "print a snapshot's XML",
+     "Print the snapshot as canonical <domainsnapshot> XML.", opts_snapshot_dumpxml},
+    {"snapshot-info", cmd_snapshot_info, "DOM {SNAP | --current} [--json]", "snapshot information",
+     "Print a snapshot's name, domain, whether it is current, state, location, parent, "
+     "number of children and descendants, and whether vmsnap keeps metadata for it.",
+     opts_snapshot_info},
+    {"snapshot-parent", cmd_snapshot_parent, "DOM {SNAP | --current}",
+     "print the name of a snapshot's parent",
+     "Print the name of the snapshot's parent; a root has none (exit status 1).",
+     opts_snapshot_parent},
+    {"snapshot-current", cmd_snapshot_current, "DOM [--name | SNAP]",
+     "get or set the current snapshot",
+     "Without SNAP, print the current snapshot's XML (or its name with --name). With SNAP, "
+     "make it the current snapshot without reverting the domain to it.",
+     opts_snapshot_current},
+    {"snapshot-rename", cmd_snapshot_rename, "DOM SNAP NEW", "rename a snapshot",
+     "Give a snapshot a new name; its children and the current-snapshot record follow.",
+     opts_snapshot_rename},
+    {"snapshot-desc", cmd_snapshot_desc, "DOM SNAP [TEXT | --remove]",
+     "get or set a snapshot's description",
+     "Without TEXT, print the description (nothing if there is none). With TEXT, replace "
+     "it; --remove removes it.",
+     opts_snapshot_desc},
+    {"snapshot-edit", cmd_snapshot_edit, "DOM {SNAP | --current}",
+     "edit a snapshot's XML in an editor",
+     "Open the snapshot's XML in $VISUAL, else $EDITOR, else vi. Only <name> and "
+     "<description> may be changed; any other change is refused and nothing changes.",
+     opts_snapshot_edit},
+    {"snapshot-delete", cmd_snapshot_delete,
+     "DOM {SNAP | --current} [--children | --children-only] [--metadata]", "delete a snapshot",
+     "Delete a snapshot; its children move to its parent. --children deletes the "
+     "descendants too, --children-only only the descendants. Until vmsnap drives QEMU only "
+     "--metadata deletion is supported.",
+     opts_snapshot_delete},
+};
+
+const cli_command *cli_find_command(const char *name)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(commands); i++) {
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    }
+    return NULL;
+}
+
+static void print_wrapped(FILE *out, const char *text, size_t indent)
+{
+    g_auto(GStrv) words = g_strsplit(text, " ", -1);
+    size_t col = indent;
+    fprintf(out, "%*s", (int)indent, "");
+    for (size_t i = 0; words[i]; i++) {
+        size_t len = strlen(words[i]);
+        if (col > indent && col + 1 + len > 78) {
+            fprintf(out, "\n%*s", (int)indent, "");
+            col = indent;
+        }
+        if (col > indent) {
+            fputc(' ', out);
+            col++;
+        }
+        fputs(words[i], out);
+        col += len;
+    }
+    fputc('\n', out);
+}
+
+void cli_print_command_help(FILE *out, const cli_command *cmd)
+{
+    fprintf(out, "usage: vmsnap %s %s\n\n", cmd->name, cmd->synopsis);
+    print_wrapped(out, cmd->help, 2);
+    if (!cmd->opts[0].name)
+        return;
+    fputs("\noptions:\n", out);
+    for (size_t i = 0; cmd->opts[i].name; i++) {
+        const cli_opt *opt = &cmd->opts[i];
+        g_autofree char *left = NULL;
+        if (opt->type == CLI_OPT_ARG)
+            left = g_strdup_printf("%s", opt->metavar);
+        else if (opt->type == CLI_OPT_STRING)
+            left = g_strdup_printf("--%s %s", opt->name, opt->metavar);
+        else
+            left = g_strdup_printf("--%s", opt->name);
+        fprintf(out, "  %-22s %s\n", left, opt->help);
+    }
+}
+
+static void print_global_help(FILE *out)
+{
+    fputs("usage: vmsnap [--dir DIR] COMMAND [ARGS...]\n"
+          "       vmsnap help [COMMAND] | --help | --version\n"
+          "\n"
+          "Manage snapshots of QEMU virtual machines, the virsh way.\n"
+          "\n"
+          "global options:\n"
+          "  --dir DIR              state directory (default: $VMSNAP_DIR, else\n"
+          "                         /var/lib/vmsnap for root, else $XDG_DATA_HOME/vmsnap)\n"
+          "  --help                 print this help\n"
+          "  --version              print the version\n"
+          "\n"
+          "commands:\n",
+          out);
+    for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
+        fprintf(out, "  %-22s %s\n", commands[i].name, commands[i].summary);
+    fputs("\nRun 'vmsnap help COMMAND' for a command's options.\n", out);
+}
+
+static int cmd_help(cli_ctx *ctx, const cli_args *args)
+{
+    const char *name = cli_args_get(args, "command");
+    if (!name) {
+        print_global_help(stdout);
+        return CLI_EXIT_OK;
+    }
+    const cli_command *cmd = cli_find_command(name);
+    if (!cmd)
+        return cli_usage_error(ctx, "unknown command '%s'; run 'vmsnap help' for the list", name);
+    cli_print_command_help(stdout, cmd);
+    return CLI_EXIT_OK;
+}
+
+static int run_command(cli_ctx *ctx, const cli_command *cmd, int argc, char **argv)
+{
+    g_autofree char *message = NULL;
+    ctx->cmd = cmd;
+    g_autoptr(cli_args) args = cli_args_parse(cmd, argc, argv, &message);
+    if (!args)
+        return cli_usage_error(ctx, "%s", message);
+    if (cli_args_wants_help(args)) {
+        cli_print_command_help(stdout, cmd);
+        return CLI_EXIT_OK;
+    }
+    return cmd->handler(ctx, args);
+}
+
+/* Global options come before the command. Returns the index of the command
+ * word, or -1 with *exit_code set when the run ends here. */
+static int parse_global_options(cli_ctx *ctx, int argc, char **argv, int *exit_code)
+{
+    int i = 1;
+    for (; i < argc && g_str_has_prefix(argv[i], "-"); i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            print_global_help(stdout);
+            *exit_code = CLI_EXIT_OK;
+            return -1;
+        } else if (strcmp(arg, "--version") == 0 || strcmp(arg, "-V") == 0) {
+            printf("vmsnap %s\n", VMSNAP_VERSION);
+            *exit_code = CLI_EXIT_OK;
+            return -1;
+        } else if (strcmp(arg, "--dir") == 0) {
+            if (i + 1 >= argc) {
+                *exit_code = cli_usage_error(ctx, "option --dir needs a value (DIR)");
+                return -1;
+            }
+            ctx->state_dir = argv[++i];
+        } else if (g_str_has_prefix(arg, "--dir=")) {
+            ctx->state_dir = arg + strlen("--dir=");
+        } else {
+            *exit_code =
+                cli_usage_error(ctx, "unknown global option '%s'; run 'vmsnap --help'", arg);
+            return -1;
+        }
+    }
+    if (ctx->state_dir && !*ctx->state_dir) {
+        *exit_code = cli_usage_error(ctx, "option --dir needs a non-empty directory name");
+        return -1;
+    }
+    if (i >= argc) {
+        fputs("error: no command given\n", stderr);
+        fputs("usage: vmsnap [--dir DIR] COMMAND [ARGS...]; run 'vmsnap help' for the commands\n",
+              stderr);
+        *exit_code = CLI_EXIT_USAGE;
+        return -1;
+    }
+    return i;
+}
+
+/* Output that could not be written (a full disk, a closed pipe) is a failure. */
+static int finish_output(int code)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "error: cannot write the output: %s\n", g_strerror(errno));
+        return code == CLI_EXIT_OK ? CLI_EXIT_FAILED : code;
+    }
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    cli_ctx ctx = {0};
+    int code = CLI_EXIT_OK;
+
+    int cmd_index = parse_global_options(&ctx, argc, argv, &code);
+    if (cmd_index < 0)
+        return finish_output(code);
+
+    const cli_command *cmd = cli_find_command(argv[cmd_index]);
+    if (!cmd) {
+        code = cli_usage_error(&ctx, "unknown command '%s'; run 'vmsnap help' for the list",
+                               argv[cmd_index]);
+        return finish_output(code);
+    }
+    code = run_command(&ctx, cmd, argc - cmd_index - 1, argv + cmd_index + 1);
+    vmsnap_conn_free(ctx.conn);
+    return finish_output(code);
+}
