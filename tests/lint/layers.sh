@@ -6,7 +6,8 @@
 # A layer includes only itself and layers below it; conf does not include
 # store or qemu (formats do no I/O); tools/ includes only the public
 # <vmsnap/...> headers and its own; public headers include only standard C
-# headers; only src/conf/*.c includes libxml2. tests/, fuzz/ and bench/ are
+# headers; only src/conf/*.c includes libxml2 and only src/qemu/ json-c
+# (docs/adr/0001). tests/, fuzz/ and bench/ are
 # not checked: they test internals on purpose.
 #
 # Usage: layers.sh [SOURCE_ROOT]   Prints each violation as file:line: why.
@@ -101,6 +102,11 @@ check_include() {
     if [[ $to == libxml ]]; then
         [[ $file == src/conf/*.c ]] ||
             report "$where" "includes <$path>: only src/conf/*.c may use libxml2"
+        return
+    fi
+    if [[ $to == json ]]; then
+        [[ $file == src/qemu/* ]] ||
+            report "$where" "includes <$path>: only src/qemu/ may use json-c (docs/adr/0001)"
         return
     fi
     case "$from" in
