@@ -171,7 +171,7 @@ typedef struct {
  * unquoted value (/abs/path, 1.5) reads as one word in the message. */
 static bool is_word_char(char c)
 {
-    return g_ascii_isalnum(c) || strchr("_-.+/:", c) != NULL;
+    return c != '\0' && (g_ascii_isalnum(c) || strchr("_-.+/:", c) != NULL);
 }
 
 static int lex_peek(const xl_lexer *lex)

@@ -520,10 +520,12 @@ static void test_detect(void)
 /* The same snapshot written both ways gives the same canonical XML. */
 static void test_equivalence_with_xml(void)
 {
-    const char *pairs[] = {"proposal-example", "equivalence-internal", "equivalence-disk-only"};
-    for (size_t i = 0; i < G_N_ELEMENTS(pairs); i++) {
-        g_autofree char *cfg_path = g_strdup_printf("xl/equivalence/%s.cfg", pairs[i]);
-        g_autofree char *xml_path = g_strdup_printf("xl/equivalence/%s.xml", pairs[i]);
+    g_autoptr(GPtrArray) pairs = list_cases("equivalence");
+    g_assert_cmpuint(pairs->len, >=, 3);
+    for (guint i = 0; i < pairs->len; i++) {
+        const char *base = g_ptr_array_index(pairs, i);
+        g_autofree char *cfg_path = g_strconcat(base, ".cfg", NULL);
+        g_autofree char *xml_path = g_strconcat(base, ".xml", NULL);
         g_autofree char *cfg = vms_test_read_data(cfg_path);
         g_autofree char *xml = vms_test_read_data(xml_path);
 
@@ -535,7 +537,7 @@ static void test_equivalence_with_xml(void)
 
         g_autofree char *a = vms_snapshot_def_format(from_cfg, 0);
         g_autofree char *b = vms_snapshot_def_format(from_xml, 0);
-        g_test_message("%s", pairs[i]);
+        g_test_message("%s", base);
         g_assert_cmpstr(a, ==, b);
     }
 }
