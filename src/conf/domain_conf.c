@@ -198,9 +198,11 @@ bool vms_xml_check_attrs(struct _xmlNode *node, const char *const *allowed, cons
             continue;
         g_autofree char *aname = attr_qname(a);
         g_autofree char *ename = vms_xml_qname(node);
+        g_autofree char *value = (char *)xmlNodeListGetString(node->doc, a->children, 1);
+        g_autofree char *v = shown(value ? value : "");
         vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
-                      "line %ld: unsupported attribute %s on <%s>; %s", xmlGetLineNo(node), aname,
-                      ename, supported);
+                      "line %ld: unsupported attribute %s='%s' on <%s>; %s", xmlGetLineNo(node),
+                      aname, v, ename, supported);
         return false;
     }
     return true;
@@ -233,6 +235,18 @@ void vms_xml_unsupported_element(struct _xmlNode *child, const char *supported,
                   xmlGetLineNo(child), cname, pname, supported);
 }
 
+static bool check_text_size(xmlNode *node, size_t len, vmsnap_error **error)
+{
+    if (len <= VMS_XML_MAX_TEXT_BYTES)
+        return true;
+    g_autofree char *qname = vms_xml_qname(node);
+    vms_error_set(error, VMSNAP_ERR_XML,
+                  "line %ld: the text of <%s> is %zu bytes; vmsnap refuses text values larger "
+                  "than %u bytes (1 MiB)",
+                  xmlGetLineNo(node), qname, len, VMS_XML_MAX_TEXT_BYTES);
+    return false;
+}
+
 char *vms_xml_leaf_text(struct _xmlNode *node, vmsnap_error **error)
 {
     GString *text = g_string_new(NULL);
@@ -248,6 +262,10 @@ char *vms_xml_leaf_text(struct _xmlNode *node, vmsnap_error **error)
         }
         if (is_text(c) && c->content)
             g_string_append(text, (const char *)c->content);
+    }
+    if (!check_text_size(node, text->len, error)) {
+        g_string_free(text, TRUE);
+        return NULL;
     }
     return g_string_free(text, FALSE);
 }
@@ -476,6 +494,10 @@ static bool preserve_element(GString *out, xmlNode *node, unsigned int indent, G
             g_string_append(text, (const char *)c->content);
     }
     bool blank = is_blank(text->str);
+    if (!check_text_size(node, text->len, error)) {
+        g_string_free(text, TRUE);
+        return false;
+    }
     if (has_elements && !blank) {
         g_string_free(text, TRUE);
         vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
@@ -852,8 +874,8 @@ static bool parse_uuid(xmlNode *node, vms_domain_def *def, vmsnap_error **error)
     if (!vms_uuid_parse(text, def->uuid)) {
         g_autofree char *v = shown(text);
         vms_error_set(error, VMSNAP_ERR_XML,
-                      "line %ld: <uuid> '%s' is not a uuid; write 36 characters like "
-                      "'8-4-4-4-12' hex digits, or 32 hex digits, or leave <uuid> out to get a "
+                      "line %ld: <uuid> '%s' is not a uuid; write 32 hex digits, either "
+                      "plain or grouped 8-4-4-4-12 with dashes, or leave <uuid> out to get a "
                       "new one",
                       xmlGetLineNo(node), v);
         return false;
@@ -1457,6 +1479,13 @@ void vms_domain_def_format_element(GString *out, const vms_domain_def *def,
     format_os(out, def, in);
     append_reindented(out, def->extra_xml, in);
     indent_to(out, in);
+    if (!def->emulator && def->ndisks == 0 && def->serial == VMS_SERIAL_NONE &&
+        !def->extra_devices_xml) {
+        g_string_append(out, "<devices/>\n");
+        indent_to(out, indent);
+        g_string_append_printf(out, "</%s>\n", element_name);
+        return;
+    }
     g_string_append(out, "<devices>\n");
     text_element(out, in + 1, "emulator", def->emulator);
     for (size_t i = 0; i < def->ndisks; i++)

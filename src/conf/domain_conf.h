@@ -16,6 +16,9 @@
 
 /* Refuse XML documents larger than this before parsing them. */
 #define VMS_XML_MAX_BYTES (16u * 1024 * 1024)
+/* Refuse any single text value (a <description>, a <cmdline>, text inside a
+ * kept element) larger than this, whatever libxml2's own limits are. */
+#define VMS_XML_MAX_TEXT_BYTES (1024u * 1024)
 
 typedef enum {
     VMS_DOMAIN_VIRT_QEMU = 0, /* <domain type='qemu'>: software emulation (TCG) */

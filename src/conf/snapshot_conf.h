@@ -31,6 +31,8 @@ int vms_snap_location_from_string(const char *str);             /* -1 if unknown
 
 /* <state>: values are the public vmsnap_snapshot_state. */
 int vms_snap_state_from_string(const char *str); /* -1 if unknown */
+/* "running", ..., "disk-snapshot"; "none" for NONE; never NULL. */
+const char *vms_snap_state_to_string(vmsnap_snapshot_state state);
 
 typedef enum {
     VMS_MEM_COMPRESSION_NONE = 0, /* element absent */
@@ -66,6 +68,12 @@ typedef struct {
     vms_domain_def *domain; /* the domain as it was; NULL when absent */
     bool has_active;        /* libvirt's internal <active>0|1</active> was present */
     bool active;
+    /* libvirt's <inactiveDomain> (the persistent definition when it differed
+     * from the running one); NULL when absent. Kept, not acted on. */
+    vms_domain_def *inactive_domain;
+    /* libvirt's hypervisor <cookie> element as canonical XML (whole element,
+     * level 0), NULL when absent. Kept verbatim, not acted on. */
+    char *cookie_xml;
 } vms_snapshot_def;
 
 void vms_snapshot_def_free(vms_snapshot_def *def);
