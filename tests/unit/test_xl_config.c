@@ -108,6 +108,23 @@ static vms_snapshot_def *parse_ok(const char *text, GPtrArray *warnings)
 /* Golden files                                                        */
 /* ------------------------------------------------------------------ */
 
+/* The XML parser reads the canonical XML of a parsed config back into the
+ * same definition. External memory whose file is chosen at creation
+ * (memory="yes") has no XML form yet: <memory snapshot='external'> without
+ * file= is refused by the XML parser, so those cases stop at the golden. */
+static void assert_xml_round_trip(const vms_snapshot_def *def, const char *xml)
+{
+    if (def->memory == VMS_SNAP_LOCATION_EXTERNAL && !def->memory_file) {
+        g_test_message("no XML round trip: external memory without a file");
+        return;
+    }
+    vmsnap_error *err = NULL;
+    g_autoptr(vms_snapshot_def) again = vms_snapshot_def_parse_string(xml, &err);
+    vms_test_assert_no_error(err);
+    g_autofree char *xml_again = vms_snapshot_def_format(again, 0);
+    g_assert_cmpstr(xml_again, ==, xml);
+}
+
 static void check_valid_case(const char *base)
 {
     g_autofree char *cfg_path = g_strconcat(base, ".cfg", NULL);
@@ -123,6 +140,7 @@ static void check_valid_case(const char *base)
         g_error("%s: %s", cfg_path, vmsnap_error_get_message(err));
     g_autofree char *xml = vms_snapshot_def_format(def, 0);
     vms_test_assert_golden(xml_path, xml);
+    assert_xml_round_trip(def, xml);
 
     g_autofree char *warn_text = join_warnings(warnings);
     g_autofree char *warn_file = g_build_filename(vms_test_data_dir(), warn_path, NULL);
