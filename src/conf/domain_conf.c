@@ -109,7 +109,8 @@ struct _xmlDoc *vms_xml_read(const char *xml, const char *root_name, vmsnap_erro
 #endif
     /* No XML_PARSE_NOENT, DTDLOAD, DTDATTR or HUGE: libxml2's limits stay on.
      * Input is a C string, i.e. UTF-8 whatever the declaration says. */
-    xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_IGNORE_ENC);
+    xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_IGNORE_ENC |
+                                XML_PARSE_BIG_LINES);
     xmlParseDocument(ctxt);
 
     g_autoptr(xmlDoc) doc = ctxt->myDoc;
@@ -138,10 +139,20 @@ struct _xmlDoc *vms_xml_read(const char *xml, const char *root_name, vmsnap_erro
     if (!is_element(root, root_name)) {
         g_autofree char *qname = vms_xml_qname(root);
         vms_error_set(error, VMSNAP_ERR_XML, "line %ld: the root element is <%s>; expected <%s>",
-                      xmlGetLineNo(root), qname, root_name);
+                      vms_xml_line(root), qname, root_name);
         return NULL;
     }
     return g_steal_pointer(&doc);
+}
+
+/* libxml2 2.9 stores element lines only up to 65535; with BIG_LINES the text
+ * node before an element carries the exact line where the element starts. */
+long vms_xml_line(struct _xmlNode *node)
+{
+    if (node && node->line == 65535 && node->prev && node->prev->type == XML_TEXT_NODE &&
+        node->prev->psvi)
+        return (long)(ptrdiff_t)node->prev->psvi;
+    return xmlGetLineNo(node);
 }
 
 /* ------------------------------------------------------------------ */
@@ -201,7 +212,7 @@ bool vms_xml_check_attrs(struct _xmlNode *node, const char *const *allowed, cons
         g_autofree char *value = (char *)xmlNodeListGetString(node->doc, a->children, 1);
         g_autofree char *v = shown(value ? value : "");
         vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
-                      "line %ld: unsupported attribute %s='%s' on <%s>; %s", xmlGetLineNo(node),
+                      "line %ld: unsupported attribute %s='%s' on <%s>; %s", vms_xml_line(node),
                       aname, v, ename, supported);
         return false;
     }
@@ -218,7 +229,7 @@ bool vms_xml_check_no_text(struct _xmlNode *node, vmsnap_error **error)
         g_autofree char *excerpt = shown(text);
         vms_error_set(error, VMSNAP_ERR_XML,
                       "line %ld: unexpected text '%s' in <%s>; it holds only elements",
-                      xmlGetLineNo(c), excerpt, ename);
+                      vms_xml_line(c), excerpt, ename);
         return false;
     }
     return true;
@@ -232,7 +243,7 @@ void vms_xml_unsupported_element(struct _xmlNode *child, const char *supported,
                                  ? vms_xml_qname(child->parent)
                                  : g_strdup("the document");
     vms_error_set(error, VMSNAP_ERR_UNSUPPORTED, "line %ld: unsupported element <%s> in <%s>; %s",
-                  xmlGetLineNo(child), cname, pname, supported);
+                  vms_xml_line(child), cname, pname, supported);
 }
 
 static bool check_text_size(xmlNode *node, size_t len, vmsnap_error **error)
@@ -243,7 +254,7 @@ static bool check_text_size(xmlNode *node, size_t len, vmsnap_error **error)
     vms_error_set(error, VMSNAP_ERR_XML,
                   "line %ld: the text of <%s> is %zu bytes; vmsnap refuses text values larger "
                   "than %u bytes (1 MiB)",
-                  xmlGetLineNo(node), qname, len, VMS_XML_MAX_TEXT_BYTES);
+                  vms_xml_line(node), qname, len, VMS_XML_MAX_TEXT_BYTES);
     return false;
 }
 
@@ -256,7 +267,7 @@ char *vms_xml_leaf_text(struct _xmlNode *node, vmsnap_error **error)
             g_autofree char *pname = vms_xml_qname(node);
             vms_error_set(error, VMSNAP_ERR_XML,
                           "line %ld: unexpected element <%s> inside <%s>; <%s> holds text only",
-                          xmlGetLineNo(c), cname, pname, pname);
+                          vms_xml_line(c), cname, pname, pname);
             g_string_free(text, TRUE);
             return NULL;
         }
@@ -285,7 +296,7 @@ static bool once(xmlNode *child, xmlNode **slot, vmsnap_error **error)
         g_autofree char *pname = vms_xml_qname(child->parent);
         vms_error_set(error, VMSNAP_ERR_XML,
                       "line %ld: <%s> appears more than once in <%s> (first on line %ld); keep one",
-                      xmlGetLineNo(child), child->name, pname, xmlGetLineNo(*slot));
+                      vms_xml_line(child), child->name, pname, vms_xml_line(*slot));
         return false;
     }
     *slot = child;
@@ -297,7 +308,7 @@ static void bad_value(xmlNode *node, const char *attr_name, const char *value,
 {
     g_autofree char *v = shown(value);
     vms_error_set(error, VMSNAP_ERR_UNSUPPORTED, "line %ld: unsupported value %s='%s' on <%s>; %s",
-                  xmlGetLineNo(node), attr_name, v, node->name, supported);
+                  vms_xml_line(node), attr_name, v, node->name, supported);
 }
 
 static bool require_absolute(xmlNode *node, const char *what, const char *path,
@@ -308,7 +319,7 @@ static bool require_absolute(xmlNode *node, const char *what, const char *path,
     g_autofree char *v = shown(path ? path : "");
     vms_error_set(error, VMSNAP_ERR_XML,
                   "line %ld: %s '%s' is not an absolute path; give the full path starting with '/'",
-                  xmlGetLineNo(node), what, v);
+                  vms_xml_line(node), what, v);
     return false;
 }
 
@@ -503,7 +514,7 @@ static bool preserve_element(GString *out, xmlNode *node, unsigned int indent, G
         vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
                       "line %ld: <%s> mixes text and elements; vmsnap keeps such elements only "
                       "when they hold either text or elements",
-                      xmlGetLineNo(node), qname);
+                      vms_xml_line(node), qname);
         return false;
     }
     if (has_elements) {
@@ -811,7 +822,7 @@ static bool parse_memory(xmlNode *node, unsigned long long *kib, vmsnap_error **
         vms_error_set(error, VMSNAP_ERR_XML,
                       "line %ld: <%s> must be a whole number (in KiB unless unit= says "
                       "otherwise), not '%s'",
-                      xmlGetLineNo(node), node->name, v);
+                      vms_xml_line(node), node->name, v);
         return false;
     }
     const char *unit = attr(node, "unit");
@@ -828,13 +839,13 @@ static bool parse_memory(xmlNode *node, unsigned long long *kib, vmsnap_error **
     guint64 bytes = 0;
     if (!g_uint64_checked_mul(&bytes, value, unit_bytes)) {
         vms_error_set(error, VMSNAP_ERR_XML, "line %ld: <%s> %s %s is too large",
-                      xmlGetLineNo(node), node->name, text, unit ? unit : "KiB");
+                      vms_xml_line(node), node->name, text, unit ? unit : "KiB");
         return false;
     }
     *kib = bytes / 1024 + (bytes % 1024 != 0); /* partial KiB round up, as libvirt does */
     if (*kib == 0) {
         vms_error_set(error, VMSNAP_ERR_XML, "line %ld: <%s> must be larger than 0",
-                      xmlGetLineNo(node), node->name);
+                      vms_xml_line(node), node->name);
         return false;
     }
     return true;
@@ -859,7 +870,7 @@ static bool parse_vcpu(xmlNode *node, vms_domain_def *def, vmsnap_error **error)
         g_autofree char *v = shown(text);
         vms_error_set(error, VMSNAP_ERR_XML,
                       "line %ld: <vcpu> must be a whole number from 1 to 1024, not '%s'",
-                      xmlGetLineNo(node), v);
+                      vms_xml_line(node), v);
         return false;
     }
     def->vcpus = (unsigned int)n;
@@ -877,7 +888,7 @@ static bool parse_uuid(xmlNode *node, vms_domain_def *def, vmsnap_error **error)
                       "line %ld: <uuid> '%s' is not a uuid; write 32 hex digits, either "
                       "plain or grouped 8-4-4-4-12 with dashes, or leave <uuid> out to get a "
                       "new one",
-                      xmlGetLineNo(node), v);
+                      vms_xml_line(node), v);
         return false;
     }
     return true;
@@ -920,7 +931,7 @@ static bool parse_os_type(xmlNode *node, vms_domain_def *def, vmsnap_error **err
         g_autofree char *v = shown(text);
         vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
                       "line %ld: unsupported OS type '%s' in <os><type>; vmsnap supports 'hvm'",
-                      xmlGetLineNo(node), v);
+                      vms_xml_line(node), v);
         return false;
     }
     def->os_arch = g_strdup(arch);
@@ -966,7 +977,7 @@ static bool parse_os(xmlNode *os, vms_domain_def *def, vmsnap_error **error)
                     bad_value(c, "dev", dev, "vmsnap boots from disks only: dev='hd'", error);
                 else
                     vms_error_set(error, VMSNAP_ERR_XML, "line %ld: <boot> needs dev='hd'",
-                                  xmlGetLineNo(c));
+                                  vms_xml_line(c));
                 ok = false;
             }
             if (ok)
@@ -980,13 +991,13 @@ static bool parse_os(xmlNode *os, vms_domain_def *def, vmsnap_error **error)
     }
     if (!type) {
         vms_error_set(error, VMSNAP_ERR_XML, "line %ld: <os> has no <type>; add <type>hvm</type>",
-                      xmlGetLineNo(os));
+                      vms_xml_line(os));
         return false;
     }
     if (initrd && !kernel) {
         vms_error_set(error, VMSNAP_ERR_XML,
                       "line %ld: <initrd> without <kernel>; add the kernel or remove the initrd",
-                      xmlGetLineNo(initrd));
+                      vms_xml_line(initrd));
         return false;
     }
     return true;
@@ -1040,7 +1051,7 @@ static bool parse_disk_child(xmlNode *c, vms_domain_disk *disk, xmlNode **seen,
         if (!file) {
             vms_error_set(error, VMSNAP_ERR_XML,
                           "line %ld: <source> in <disk> needs file='/absolute/path'",
-                          xmlGetLineNo(c));
+                          vms_xml_line(c));
             return false;
         }
         if (!require_absolute(c, "disk source", file, error))
@@ -1058,7 +1069,7 @@ static bool parse_disk_child(xmlNode *c, vms_domain_disk *disk, xmlNode **seen,
         if (!dev) {
             vms_error_set(error, VMSNAP_ERR_XML,
                           "line %ld: <target> in <disk> needs dev= (e.g. dev='vda')",
-                          xmlGetLineNo(c));
+                          vms_xml_line(c));
             return false;
         }
         if (!valid_target_dev(dev)) {
@@ -1066,7 +1077,7 @@ static bool parse_disk_child(xmlNode *c, vms_domain_disk *disk, xmlNode **seen,
             vms_error_set(error, VMSNAP_ERR_XML,
                           "line %ld: disk target dev='%s' is not a device name; use lower-case "
                           "letters and digits such as 'vda' or 'sdb'",
-                          xmlGetLineNo(c), v);
+                          vms_xml_line(c), v);
             return false;
         }
         const char *bus = attr(c, "bus");
@@ -1121,13 +1132,13 @@ static vms_domain_disk *parse_disk(xmlNode *node, vmsnap_error **error)
         vms_error_set(error, VMSNAP_ERR_XML,
                       "line %ld: <disk> has no <source file='...'/>; give the image's absolute "
                       "path",
-                      xmlGetLineNo(node));
+                      vms_xml_line(node));
         return NULL;
     }
     if (!disk->target) {
         vms_error_set(error, VMSNAP_ERR_XML,
                       "line %ld: <disk> has no <target dev='...'/>; name the device (e.g. 'vda')",
-                      xmlGetLineNo(node));
+                      vms_xml_line(node));
         return NULL;
     }
     return g_steal_pointer(&disk);
@@ -1146,7 +1157,7 @@ static bool parse_serial(xmlNode *node, vms_domain_def *def, vmsnap_error **erro
         def->serial = VMS_SERIAL_FILE;
     } else if (!type) {
         vms_error_set(error, VMSNAP_ERR_XML, "line %ld: <serial> needs type='pty' or type='file'",
-                      xmlGetLineNo(node));
+                      vms_xml_line(node));
         return false;
     } else {
         bad_value(node, "type", type, "vmsnap supports type='pty' or type='file'", error);
@@ -1180,7 +1191,7 @@ static bool parse_serial(xmlNode *node, vms_domain_def *def, vmsnap_error **erro
     if (def->serial == VMS_SERIAL_FILE && !def->serial_path) {
         vms_error_set(error, VMSNAP_ERR_XML,
                       "line %ld: <serial type='file'> needs <source path='/absolute/path'/>",
-                      xmlGetLineNo(node));
+                      vms_xml_line(node));
         return false;
     }
     return true;
@@ -1209,7 +1220,7 @@ static bool parse_devices(xmlNode *devices, vms_domain_def *def, vmsnap_error **
                 vms_error_set(error, VMSNAP_ERR_XML,
                               "line %ld: two disks use target dev='%s'; give each disk its own "
                               "target",
-                              xmlGetLineNo(c), disk->target);
+                              vms_xml_line(c), disk->target);
                 disk_free(disk);
                 ok = false;
             } else {
@@ -1221,7 +1232,7 @@ static bool parse_devices(xmlNode *devices, vms_domain_def *def, vmsnap_error **
                 vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
                               "line %ld: a second <serial>; vmsnap supports one serial port "
                               "(the first is on line %ld)",
-                              xmlGetLineNo(c), xmlGetLineNo(serial));
+                              vms_xml_line(c), vms_xml_line(serial));
                 ok = false;
             } else {
                 serial = c;
@@ -1248,7 +1259,7 @@ static bool parse_title(xmlNode *node, vms_domain_def *def, vmsnap_error **error
     if (strchr(def->title, '\n')) {
         vms_error_set(error, VMSNAP_ERR_XML,
                       "line %ld: <title> must be a single line; put longer text in <description>",
-                      xmlGetLineNo(node));
+                      vms_xml_line(node));
         return false;
     }
     return true;
@@ -1273,7 +1284,7 @@ static bool parse_domain_type(xmlNode *root, vms_domain_def *def, vmsnap_error *
         vms_error_set(error, VMSNAP_ERR_XML,
                       "line %ld: <%s> has no type attribute; use type='qemu' (software "
                       "emulation) or type='kvm'",
-                      xmlGetLineNo(root), root->name);
+                      vms_xml_line(root), root->name);
         return false;
     }
     if (strcmp(type, "qemu") == 0) {
@@ -1329,14 +1340,14 @@ vms_domain_def *vms_domain_def_parse_node(struct _xmlNode *root, vmsnap_error **
     const char *missing = !name ? "<name>" : !memory ? "<memory>" : !os ? "<os>" : NULL;
     if (missing) {
         vms_error_set(error, VMSNAP_ERR_XML, "line %ld: <%s> has no %s; it is required",
-                      xmlGetLineNo(root), root->name, missing);
+                      vms_xml_line(root), root->name, missing);
         return NULL;
     }
     if (def->current_memory_kib > def->memory_kib) {
         vms_error_set(error, VMSNAP_ERR_XML,
                       "line %ld: <currentMemory> (%llu KiB) is larger than <memory> (%llu KiB); "
                       "lower it or raise <memory>",
-                      xmlGetLineNo(current), def->current_memory_kib, def->memory_kib);
+                      vms_xml_line(current), def->current_memory_kib, def->memory_kib);
         return NULL;
     }
     if (def->description && !*def->description)

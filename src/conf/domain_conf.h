@@ -142,6 +142,8 @@ void vms_xml_unsupported_element(struct _xmlNode *child, const char *supported,
                                  vmsnap_error **error);
 /* The text of a leaf element (an element child is an error); never NULL on success. */
 char *vms_xml_leaf_text(struct _xmlNode *node, vmsnap_error **error);
+/* The line @node starts on, also past line 65535. */
+long vms_xml_line(struct _xmlNode *node);
 /* The element's name as written, with its prefix (for messages). */
 char *vms_xml_qname(struct _xmlNode *node);
 /* Append the element and its subtree as canonical XML (indent levels deep,

@@ -220,7 +220,7 @@ static bool once(xmlNode *child, xmlNode **slot, vmsnap_error **error)
         g_autofree char *pname = vms_xml_qname(child->parent);
         vms_error_set(error, VMSNAP_ERR_XML,
                       "line %ld: <%s> appears more than once in <%s> (first on line %ld); keep one",
-                      xmlGetLineNo(child), qname, pname, xmlGetLineNo(*slot));
+                      vms_xml_line(child), qname, pname, vms_xml_line(*slot));
         return false;
     }
     *slot = child;
@@ -248,7 +248,7 @@ static void bad_value(xmlNode *node, const char *what, const char *value, const 
     g_autofree char *qname = vms_xml_qname(node);
     g_autofree char *v = g_utf8_make_valid(value, MIN(strlen(value), 60));
     vms_error_set(error, VMSNAP_ERR_UNSUPPORTED, "line %ld: unsupported %s '%s' in <%s>; %s",
-                  xmlGetLineNo(node), what, v, qname, supported);
+                  vms_xml_line(node), what, v, qname, supported);
 }
 
 static bool require_absolute(xmlNode *node, const char *what, const char *path,
@@ -259,7 +259,7 @@ static bool require_absolute(xmlNode *node, const char *what, const char *path,
     g_autofree char *v = g_utf8_make_valid(path ? path : "", path ? MIN(strlen(path), 60) : 0);
     vms_error_set(error, VMSNAP_ERR_XML,
                   "line %ld: %s '%s' is not an absolute path; give the full path starting with '/'",
-                  xmlGetLineNo(node), what, v);
+                  vms_xml_line(node), what, v);
     return false;
 }
 
@@ -310,7 +310,7 @@ static bool parse_parent(xmlNode *node, vms_snapshot_def *def, vmsnap_error **er
         vms_error_set(error, VMSNAP_ERR_XML,
                       "line %ld: <parent> has no <name>; write <parent><name>SNAPSHOT</name>"
                       "</parent> or leave <parent> out for a root snapshot",
-                      xmlGetLineNo(node));
+                      vms_xml_line(node));
         return false;
     }
     return vms_name_validate("parent snapshot", def->parent, error);
@@ -344,7 +344,7 @@ static bool parse_creation_time(xmlNode *node, vms_snapshot_def *def, vmsnap_err
         vms_error_set(error, VMSNAP_ERR_XML,
                       "line %ld: <creationTime> must be whole seconds since 1970 (e.g. "
                       "1700000000), not '%s'",
-                      xmlGetLineNo(node), v);
+                      vms_xml_line(node), v);
         return false;
     }
     def->creation_time = (long long)t;
@@ -385,7 +385,7 @@ static bool parse_memory(xmlNode *node, vms_snapshot_def *def, vmsnap_error **er
         vms_error_set(error, VMSNAP_ERR_XML,
                       "line %ld: <memory file='...'> needs snapshot='external'; memory kept "
                       "'%s' has no file of its own",
-                      xmlGetLineNo(node), vms_snap_location_to_string(def->memory));
+                      vms_xml_line(node), vms_snap_location_to_string(def->memory));
         return false;
     }
     if (def->memory == VMS_SNAP_LOCATION_EXTERNAL) {
@@ -393,7 +393,7 @@ static bool parse_memory(xmlNode *node, vms_snapshot_def *def, vmsnap_error **er
             vms_error_set(error, VMSNAP_ERR_XML,
                           "line %ld: <memory snapshot='external'> needs file='/absolute/path' "
                           "naming the memory state file",
-                          xmlGetLineNo(node));
+                          vms_xml_line(node));
             return false;
         }
         if (!require_absolute(node, "memory file", file, error))
@@ -438,7 +438,7 @@ static bool parse_snapshot_disk_child(xmlNode *c, vms_snapshot_disk *disk, xmlNo
         const char *file = attr(c, "file");
         if (!file) {
             vms_error_set(error, VMSNAP_ERR_XML, "line %ld: <source> needs file='/absolute/path'",
-                          xmlGetLineNo(c));
+                          vms_xml_line(c));
             return false;
         }
         if (!require_absolute(c, "snapshot disk file", file, error))
@@ -463,7 +463,7 @@ static vms_snapshot_disk *parse_snapshot_disk(xmlNode *node, vmsnap_error **erro
     if (!name || !*name) {
         vms_error_set(error, VMSNAP_ERR_XML,
                       "line %ld: <disk> needs name= (the disk's target, e.g. name='vda')",
-                      xmlGetLineNo(node));
+                      vms_xml_line(node));
         return NULL;
     }
     disk->name = g_strdup(name);
@@ -488,7 +488,7 @@ static vms_snapshot_disk *parse_snapshot_disk(xmlNode *node, vmsnap_error **erro
                       "line %ld: disk '%s' has type=, <driver> or <source>, which describe an "
                       "external snapshot's new file, but snapshot='%s'; use snapshot='external' "
                       "or remove them",
-                      xmlGetLineNo(node), disk->name, vms_snap_location_to_string(disk->snapshot));
+                      vms_xml_line(node), disk->name, vms_snap_location_to_string(disk->snapshot));
         return NULL;
     }
     return g_steal_pointer(&disk);
@@ -516,7 +516,7 @@ static bool parse_disks(xmlNode *node, vms_snapshot_def *def, vmsnap_error **err
                 vms_error_set(error, VMSNAP_ERR_XML,
                               "line %ld: disk '%s' is listed twice in <disks>; list each disk "
                               "once",
-                              xmlGetLineNo(c), disk->name);
+                              vms_xml_line(c), disk->name);
                 snapshot_disk_free(disk);
                 return false;
             }
@@ -554,7 +554,7 @@ static bool parse_checksum(xmlNode *node, vms_snapshot_def *def, vmsnap_error **
     if (!type) {
         vms_error_set(error, VMSNAP_ERR_XML,
                       "line %ld: <vmsnap:checksum> needs type='" CHECKSUM_TYPE "'",
-                      xmlGetLineNo(node));
+                      vms_xml_line(node));
         return false;
     }
     if (strcmp(type, CHECKSUM_TYPE) != 0) {
@@ -571,7 +571,7 @@ static bool parse_checksum(xmlNode *node, vms_snapshot_def *def, vmsnap_error **
     if (!hex) {
         vms_error_set(error, VMSNAP_ERR_XML,
                       "line %ld: an " CHECKSUM_TYPE " checksum is %d hexadecimal digits",
-                      xmlGetLineNo(node), CHECKSUM_HEX_LEN);
+                      vms_xml_line(node), CHECKSUM_HEX_LEN);
         return false;
     }
     def->checksum_type = g_strdup(type);
@@ -652,7 +652,7 @@ static bool check_snapshot(xmlNode *root, const vms_snapshot_def *def, const sna
         vms_error_set(error, VMSNAP_ERR_XML,
                       "line %ld: state '%s' has no memory to save, but <memory snapshot='%s'>; "
                       "use <memory snapshot='no'/>",
-                      xmlGetLineNo(seen->memory), vms_snap_state_to_string(def->state),
+                      vms_xml_line(seen->memory), vms_snap_state_to_string(def->state),
                       vms_snap_location_to_string(def->memory));
         return false;
     }
@@ -663,12 +663,12 @@ static bool check_snapshot(xmlNode *root, const vms_snapshot_def *def, const sna
                       "line %ld: <%s> describes an external memory file, but there is no "
                       "<memory snapshot='external' file='...'/>; remove it or save memory "
                       "externally",
-                      xmlGetLineNo(n), qname);
+                      vms_xml_line(n), qname);
         return false;
     }
     if (def->name && def->parent && strcmp(def->name, def->parent) == 0) {
         vms_error_set(error, VMSNAP_ERR_XML, "line %ld: snapshot '%s' names itself as its parent",
-                      xmlGetLineNo(seen->parent), def->name);
+                      vms_xml_line(seen->parent), def->name);
         return false;
     }
     (void)root;

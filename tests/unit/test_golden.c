@@ -227,6 +227,70 @@ static void test_ten_megabytes(void)
     g_assert_cmpstr(out2, ==, out);
 }
 
+/* libxml2's depth limit stays on: 100,000 nested elements inside a kept
+ * element are refused by the parser, not walked recursively by vmsnap. */
+static void test_deep_nesting(void)
+{
+    GString *s = g_string_new("<domain type='qemu'><name>deep</name><metadata>");
+    for (int i = 0; i < 100000; i++)
+        g_string_append(s, "<a>");
+    for (int i = 0; i < 100000; i++)
+        g_string_append(s, "</a>");
+    g_string_append(s, "</metadata><memory>1</memory><os><type>hvm</type></os></domain>");
+    g_autofree char *xml = g_string_free(s, FALSE);
+    vmsnap_error *err = NULL;
+    g_autoptr(vms_domain_def) def = vms_domain_def_parse_string(xml, &err);
+    g_assert_null(def);
+    g_assert_true(
+        g_str_has_prefix(vmsnap_error_get_message(err), "XML is not well formed: line 1: "));
+    vms_test_assert_error(err, VMSNAP_ERR_XML);
+}
+
+/* Past line 65535 the line number in messages is still right. */
+static void test_big_line_numbers(void)
+{
+    GString *s = g_string_new("<domain type='qemu'>\n");
+    for (int i = 0; i < 70000; i++)
+        g_string_append(s, "<!-- padding -->\n");
+    g_string_append(s, "<graphics/>\n</domain>\n");
+    g_autofree char *xml = g_string_free(s, FALSE);
+    vmsnap_error *err = NULL;
+    g_autoptr(vms_domain_def) def = vms_domain_def_parse_string(xml, &err);
+    g_assert_null(def);
+    g_assert_true(g_str_has_prefix(vmsnap_error_get_message(err),
+                                   "line 70002: unsupported element <graphics> in <domain>;"));
+    vms_test_assert_error(err, VMSNAP_ERR_UNSUPPORTED);
+}
+
+/* The library never prints: libxml2's messages all end up in the error. */
+static void test_silent(void)
+{
+    if (g_test_subprocess()) {
+        static const char *const bad[] = {
+            "<domain",
+            "<domain type='qemu'><name>\xff</name></domain>",
+            "<!DOCTYPE d [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><domain>&e;</domain>",
+            "<domain type='qemu'>&undefined;</domain>",
+            "<?xml version='1.0' encoding='bogus'?><domain/>",
+            "<domain type='qemu' type='kvm'/>",
+            "<domainsnapshot><x:y/></domainsnapshot>",
+            "<domain xmlns:a='not a uri'/>",
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+            vmsnap_error *err = NULL;
+            g_assert_null(vms_domain_def_parse_string(bad[i], &err));
+            g_clear_pointer(&err, vmsnap_error_free);
+            g_assert_null(vms_snapshot_def_parse_string(bad[i], &err));
+            g_clear_pointer(&err, vmsnap_error_free);
+        }
+        return;
+    }
+    g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+    g_test_trap_assert_passed();
+    g_test_trap_assert_stdout("");
+    g_test_trap_assert_stderr("");
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -239,6 +303,9 @@ int main(int argc, char **argv)
     g_test_add_func("/golden/generated/huge-description", test_huge_description);
     g_test_add_func("/golden/generated/large-description", test_large_description);
     g_test_add_func("/golden/generated/ten-megabytes", test_ten_megabytes);
+    g_test_add_func("/golden/generated/deep-nesting", test_deep_nesting);
+    g_test_add_func("/golden/generated/big-line-numbers", test_big_line_numbers);
+    g_test_add_func("/golden/generated/silent", test_silent);
     int rc = g_test_run();
     g_ptr_array_unref(all_cases);
     return rc;
