@@ -643,7 +643,7 @@ static bool parse_snapshot_child(xmlNode *c, vms_snapshot_def *def, snapshot_see
 }
 
 /* Rules that involve more than one element. */
-static bool check_snapshot(xmlNode *root, const vms_snapshot_def *def, const snapshot_seen *seen,
+static bool check_snapshot(const vms_snapshot_def *def, const snapshot_seen *seen,
                            vmsnap_error **error)
 {
     bool memory_saved = vms_snapshot_def_has_memory(def);
@@ -671,7 +671,6 @@ static bool check_snapshot(xmlNode *root, const vms_snapshot_def *def, const sna
                       vms_xml_line(seen->parent), def->name);
         return false;
     }
-    (void)root;
     return true;
 }
 
@@ -689,7 +688,7 @@ vms_snapshot_def *vms_snapshot_def_parse_string(const char *xml, vmsnap_error **
     for (xmlNode *c = root->children; c; c = c->next)
         if (c->type == XML_ELEMENT_NODE && !parse_snapshot_child(c, def, &seen, error))
             return NULL;
-    if (!check_snapshot(root, def, &seen, error))
+    if (!check_snapshot(def, &seen, error))
         return NULL;
     if (def->description && !*def->description)
         g_clear_pointer(&def->description, g_free);
