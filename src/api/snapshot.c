@@ -378,20 +378,7 @@ bool vmsnap_snapshot_has_memory(const vmsnap_snapshot *snap)
 
 const char *vmsnap_snapshot_state_to_string(vmsnap_snapshot_state state)
 {
-    static const char *const names[] = {
-        [VMSNAP_SNAPSHOT_STATE_NONE] = "none",
-        [VMSNAP_SNAPSHOT_STATE_RUNNING] = "running",
-        [VMSNAP_SNAPSHOT_STATE_BLOCKED] = "blocked",
-        [VMSNAP_SNAPSHOT_STATE_PAUSED] = "paused",
-        [VMSNAP_SNAPSHOT_STATE_SHUTDOWN] = "shutdown",
-        [VMSNAP_SNAPSHOT_STATE_SHUTOFF] = "shutoff",
-        [VMSNAP_SNAPSHOT_STATE_CRASHED] = "crashed",
-        [VMSNAP_SNAPSHOT_STATE_PMSUSPENDED] = "pmsuspended",
-        [VMSNAP_SNAPSHOT_STATE_DISK_SNAPSHOT] = "disk-snapshot",
-    };
-    if ((size_t)state < G_N_ELEMENTS(names))
-        return names[state];
-    return "none";
+    return vms_snap_state_to_string(state);
 }
 
 const char *vmsnap_snapshot_location_to_string(vmsnap_snapshot_location location)

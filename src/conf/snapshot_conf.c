@@ -388,14 +388,9 @@ static bool parse_memory(xmlNode *node, vms_snapshot_def *def, vmsnap_error **er
                       vms_xml_line(node), vms_snap_location_to_string(def->memory));
         return false;
     }
-    if (def->memory == VMS_SNAP_LOCATION_EXTERNAL) {
-        if (!file) {
-            vms_error_set(error, VMSNAP_ERR_XML,
-                          "line %ld: <memory snapshot='external'> needs file='/absolute/path' "
-                          "naming the memory state file",
-                          vms_xml_line(node));
-            return false;
-        }
+    /* External memory without a file is fine here: taking the snapshot picks
+     * the default location; a redefinition (core) insists on a file. */
+    if (def->memory == VMS_SNAP_LOCATION_EXTERNAL && file) {
         if (!require_absolute(node, "memory file", file, error))
             return false;
         def->memory_file = g_strdup(file);

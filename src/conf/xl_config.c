@@ -15,12 +15,6 @@
 #include "util/error.h"
 #include "util/names.h"
 
-/* Not in xl_config.h yet (that header is not this file's owner's): the
- * length-taking form, needed to refuse NUL bytes, which a C string cannot
- * carry. vms_xl_config_parse() is this with strlen(). */
-vms_snapshot_def *vms_xl_config_parse_bytes(const char *data, size_t len, GPtrArray *warnings,
-                                            vmsnap_error **error);
-
 #define XL_PATH_MAX  4095 /* PATH_MAX minus the terminator */
 #define XL_VDEV_MAX  64
 #define XL_SHOWN_MAX 64 /* bytes of a user's value quoted back in a message */

@@ -9,7 +9,7 @@
  *   type="internal" | "external"
  *   disk=['vdev=hda,target=null', 'format=qcow2,vdev=hda,target=/abs/path']
  *
- * No file or process I/O. docs/formats.md has the grammar.
+ * No file or process I/O. docs/formats/xl-config.md has the grammar.
  */
 #ifndef VMS_CONF_XL_CONFIG_H
 #define VMS_CONF_XL_CONFIG_H
@@ -31,5 +31,10 @@ bool vms_xl_config_detect(const char *text);
  * newly allocated strings. Errors: VMSNAP_ERR_CONFIG with "line N: ..." in
  * the message, VMSNAP_ERR_INVALID_NAME. */
 vms_snapshot_def *vms_xl_config_parse(const char *text, GPtrArray *warnings, vmsnap_error **error);
+
+/* The same over @len bytes that may contain NUL (refused with the line it
+ * is on); vms_xl_config_parse() is this over strlen(@text). */
+vms_snapshot_def *vms_xl_config_parse_bytes(const char *data, size_t len, GPtrArray *warnings,
+                                            vmsnap_error **error);
 
 #endif

@@ -70,11 +70,28 @@ static bool complete_redefinition(vms_domain_state *state, vms_snapshot_def *def
                       def->name, got, state->name, want);
         return false;
     }
+    /* An imported snapshot already exists, so vmsnap cannot pick its files. */
+    if (def->memory == VMS_SNAP_LOCATION_EXTERNAL && !def->memory_file) {
+        vms_error_set(error, VMSNAP_ERR_XML,
+                      "snapshot '%s' keeps its memory in an external file but does not say "
+                      "which; a redefined snapshot needs <memory snapshot='external' "
+                      "file='/absolute/path'/>",
+                      def->name);
+        return false;
+    }
     for (size_t i = 0; i < def->ndisks; i++) {
-        if (!disk_belongs_to(def->domain, def->disks[i]->name)) {
+        const vms_snapshot_disk *disk = def->disks[i];
+        if (disk->snapshot == VMS_SNAP_LOCATION_EXTERNAL && !disk->source_file) {
+            vms_error_set(error, VMSNAP_ERR_XML,
+                          "disk '%s' of snapshot '%s' is external but names no file; a "
+                          "redefined snapshot needs <source file='/absolute/path'/> for it",
+                          disk->name, def->name);
+            return false;
+        }
+        if (!disk_belongs_to(def->domain, disk->name)) {
             vms_error_set(error, VMSNAP_ERR_XML,
                           "snapshot '%s' lists disk '%s', which its <domain> does not have",
-                          def->name, def->disks[i]->name);
+                          def->name, disk->name);
             return false;
         }
     }
@@ -90,10 +107,6 @@ static bool check_new_parent(vms_domain_state *state, const vms_snapshot_def *de
     bool exists = vms_store_snapshot_exists(state->store, state->name, def->name);
     if (!def->parent)
         return true;
-    if (strcmp(def->parent, def->name) == 0) {
-        vms_error_set(error, VMSNAP_ERR_XML, "snapshot '%s' cannot be its own parent", def->name);
-        return false;
-    }
     if (!vms_store_snapshot_exists(state->store, state->name, def->parent)) {
         vms_error_set(error, VMSNAP_ERR_NO_SNAPSHOT,
                       "the parent of snapshot '%s', '%s', is not a snapshot of domain '%s'; "
@@ -216,6 +229,8 @@ vms_snapshot_def *vms_snapshot_meta_set_description(vms_store *store, const char
     g_autoptr(vms_domain_state) state =
         vms_domain_state_load(store, dom, VMS_LOAD_EXCLUSIVE, error);
     if (!state)
+        return NULL;
+    if (description && !vms_xml_text_check("the description", description, error))
         return NULL;
     g_autoptr(vms_snapshot_def) def = vms_domain_state_read_snapshot(state, name, error);
     if (!def)

@@ -188,7 +188,7 @@ static void test_domain_define_lookup_list(fixture *fx, gconstpointer data)
     vmsnap_domain_free(again);
 
     g_assert_null(vmsnap_domain_lookup_by_name(fx->conn, "nope", &err));
-    assert_error(&err, VMSNAP_ERR_NO_DOMAIN, "domain 'nope' is not defined");
+    assert_error(&err, VMSNAP_ERR_NO_DOMAIN, "domain 'nope' does not exist");
 
     /* A second domain without a uuid gets one; the list is sorted. */
     g_autofree char *other = g_strdup(domain_xml);
@@ -267,7 +267,7 @@ static void test_domain_undefine(fixture *fx, gconstpointer data)
         vmsnap_domain_undefine(fx->dom, VMSNAP_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA, &err), ==, 0);
     vms_test_assert_no_error(err);
     g_assert_null(vmsnap_domain_lookup_by_name(fx->conn, "demo", &err));
-    assert_error(&err, VMSNAP_ERR_NO_DOMAIN, "domain 'demo' is not defined");
+    assert_error(&err, VMSNAP_ERR_NO_DOMAIN, "domain 'demo' does not exist");
     g_assert_cmpint(vmsnap_conn_list_all_domains(fx->conn, NULL, 0, &err), ==, 0);
 
     /* Defined again, it starts with no snapshots. */
@@ -372,7 +372,7 @@ static void test_xml_desc(fixture *fx, gconstpointer data)
     g_assert_nonnull(strstr(full, "<name>demo</name>"));
     g_assert_nonnull(strstr(full, "<parent>\n    <name>base</name>\n  </parent>\n"));
     g_autofree char *bare = vmsnap_snapshot_get_xml_desc(a, VMSNAP_SNAPSHOT_XML_NO_DOMAIN, &err);
-    g_assert_null(strstr(bare, "<domain"));
+    g_assert_null(strstr(bare, "\n  <domain"));
     g_assert_nonnull(strstr(bare, "<name>a</name>"));
     /* Canonical: the output redefines to the same output. */
     vmsnap_snapshot *again =
@@ -405,7 +405,7 @@ static void test_redefine_errors(fixture *fx, gconstpointer data)
 
     g_autofree char *self = snapshot_xml("a", "a", "internal-full", 1);
     g_assert_null(vmsnap_snapshot_create_xml(fx->dom, self, VMSNAP_SNAPSHOT_CREATE_REDEFINE, &err));
-    assert_error(&err, VMSNAP_ERR_XML, "snapshot 'a' cannot be its own parent");
+    assert_error(&err, VMSNAP_ERR_XML, "line 4: snapshot 'a' names itself as its parent");
 
     const char *nameless = "<domainsnapshot><state>running</state></domainsnapshot>";
     g_assert_null(
@@ -427,6 +427,23 @@ static void test_redefine_errors(fixture *fx, gconstpointer data)
         vmsnap_snapshot_create_xml(fx->dom, wrong_disk, VMSNAP_SNAPSHOT_CREATE_REDEFINE, &err));
     assert_error(&err, VMSNAP_ERR_XML,
                  "snapshot 's' lists disk 'vdz', which its <domain> does not have");
+
+    const char *memory_nowhere = "<domainsnapshot><name>s</name><state>running</state>"
+                                 "<memory snapshot='external'/></domainsnapshot>";
+    g_assert_null(
+        vmsnap_snapshot_create_xml(fx->dom, memory_nowhere, VMSNAP_SNAPSHOT_CREATE_REDEFINE, &err));
+    assert_error(&err, VMSNAP_ERR_XML,
+                 "snapshot 's' keeps its memory in an external file but does not say which; a "
+                 "redefined snapshot needs <memory snapshot='external' file='/absolute/path'/>");
+
+    const char *disk_nowhere = "<domainsnapshot><name>s</name><state>disk-snapshot</state>"
+                               "<disks><disk name='vda' snapshot='external'/></disks>"
+                               "</domainsnapshot>";
+    g_assert_null(
+        vmsnap_snapshot_create_xml(fx->dom, disk_nowhere, VMSNAP_SNAPSHOT_CREATE_REDEFINE, &err));
+    assert_error(&err, VMSNAP_ERR_XML,
+                 "disk 'vda' of snapshot 's' is external but names no file; a redefined snapshot "
+                 "needs <source file='/absolute/path'/> for it");
 
     g_autofree char *plain = snapshot_xml("new", NULL, "internal-full", 1);
     g_assert_null(vmsnap_snapshot_create_xml(fx->dom, plain, 0, &err));
@@ -542,6 +559,9 @@ static void test_description(fixture *fx, gconstpointer data)
     vmsnap_snapshot *fresh = vmsnap_snapshot_lookup_by_name(fx->dom, "a", 0, &err);
     g_assert_cmpstr(vmsnap_snapshot_get_description(fresh), ==, "kernel 6.1 & <tools>");
     vmsnap_snapshot_free(fresh);
+    g_assert_cmpint(vmsnap_snapshot_set_description(a, "bell\a", 0, &err), ==, -1);
+    g_assert_cmpint(vmsnap_error_get_code(err), ==, VMSNAP_ERR_INVALID_ARG);
+    g_clear_pointer(&err, vmsnap_error_free);
     g_assert_cmpint(vmsnap_snapshot_set_description(a, NULL, 0, &err), ==, 0);
     fresh = vmsnap_snapshot_lookup_by_name(fx->dom, "a", 0, &err);
     g_assert_null(vmsnap_snapshot_get_description(fresh));
