@@ -129,15 +129,18 @@ static void json_snapshot_fields(json_writer *w, vmsnap_snapshot *snap, const ch
 }
 
 /* Children per snapshot name, counted over the whole tree (not the
- * filtered list), so the count is the same whatever filter is used. */
-static GHashTable *count_children(vmsnap_domain *dom)
+ * filtered list), so the count is the same whatever filter is used.
+ * @listed: the snapshots already listed if they are the whole tree, else
+ * NULL (the whole tree is fetched: one more pass over the store). */
+static GHashTable *count_children(vmsnap_domain *dom, vmsnap_snapshot **listed)
 {
     vmsnap_error *err = NULL;
-    g_auto(cli_snapshot_list) all = NULL;
-    if (vmsnap_domain_list_all_snapshots(dom, &all, 0, &err) < 0) {
+    g_auto(cli_snapshot_list) fetched = NULL;
+    if (!listed && vmsnap_domain_list_all_snapshots(dom, &fetched, 0, &err) < 0) {
         cli_fail(err);
         return NULL;
     }
+    vmsnap_snapshot **all = listed ? listed : fetched;
     GHashTable *counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     for (size_t i = 0; all[i]; i++) {
         const char *parent = vmsnap_snapshot_get_parent_name(all[i]);
@@ -149,9 +152,10 @@ static GHashTable *count_children(vmsnap_domain *dom)
     return counts;
 }
 
-static int print_flat_json(vmsnap_domain *dom, vmsnap_snapshot **snaps, const char *current)
+static int print_flat_json(vmsnap_domain *dom, vmsnap_snapshot **snaps, bool whole_tree,
+                           const char *current)
 {
-    g_autoptr(GHashTable) counts = count_children(dom);
+    g_autoptr(GHashTable) counts = count_children(dom, whole_tree ? snaps : NULL);
     if (!counts)
         return CLI_EXIT_FAILED;
     g_autoptr(json_writer) w = json_writer_new();
@@ -311,7 +315,8 @@ int cmd_snapshot_list(cli_ctx *ctx, const cli_args *args)
         g_autofree char *current = NULL;
         if (!current_name(dom, &current))
             return CLI_EXIT_FAILED;
-        return print_flat_json(dom, snaps, current);
+        bool whole_tree = !start && (flags & ~VMSNAP_SNAPSHOT_LIST_TOPOLOGICAL) == 0;
+        return print_flat_json(dom, snaps, whole_tree, current);
     }
     print_table(snaps, cli_args_has(args, "parent"));
     return CLI_EXIT_OK;
