@@ -30,12 +30,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fuzz_fail("vms_xl_config_parse added an empty warning");
     }
 
-    /* memory="yes" with external snapshots names no file: creation picks the
-     * default location later, while <memory snapshot='external'> in XML needs
-     * file= (as in libvirt). Stand in such a path so the rest is checked. */
-    if (def->memory == VMS_SNAP_LOCATION_EXTERNAL && !def->memory_file)
-        def->memory_file = g_strdup("/fuzz/default-location.vmstate");
-
     g_autofree char *first = vms_snapshot_def_format(def, 0);
     if (!first)
         fuzz_fail("formatting an xl-config snapshot returned NULL");
