@@ -82,9 +82,16 @@ static bool check_root_permissions(int fd, const char *root, vmsnap_error **erro
 static int open_root(const char *root, vmsnap_error **error)
 {
     struct stat st;
-    if (lstat(root, &st) == 0 && S_ISLNK(st.st_mode)) {
+    bool exists = lstat(root, &st) == 0;
+    if (exists && S_ISLNK(st.st_mode)) {
         vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
                       "state directory '%s' is a symbolic link; give the directory it points to",
+                      root);
+        return -1;
+    }
+    if (exists && !S_ISDIR(st.st_mode)) {
+        vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
+                      "state directory '%s' exists but is not a directory; choose another path",
                       root);
         return -1;
     }

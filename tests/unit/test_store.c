@@ -268,8 +268,8 @@ static void test_root_refused(void)
     err = NULL;
     g_assert_null(vms_store_open(file, &err));
     g_autofree char *msg3 = g_strdup_printf(
-        "'%s' is not a directory; remove it or move it out of the state directory", file);
-    assert_error_message(err, VMSNAP_ERR_CORRUPT, msg3);
+        "state directory '%s' exists but is not a directory; choose another path", file);
+    assert_error_message(err, VMSNAP_ERR_INVALID_ARG, msg3);
 }
 
 /* --- atomic writes and symlinks ----------------------------------------- */
