@@ -289,17 +289,19 @@ static bool clear_dead_domain(vms_store *store, const char *dom, int dom_fd, int
 static bool tidy_domain(vms_store *store, const char *dom, int dom_fd, bool create,
                         vmsnap_error **error)
 {
+    /* Every temporary file is made in the domain directory itself (see
+     * vms_store_write_snapshot_xml), so this scan stays small however many
+     * snapshots there are. */
     g_autofree char *dom_path = domain_path(store, dom, NULL);
     if (!vms_file_remove_temporaries_at(dom_fd, dom_path, error))
         return false;
+    if (!create)
+        return true;
     bool absent;
     g_auto(vms_fd) snaps_fd = open_snapshots_dir(store, dom, dom_fd, create, &absent, error);
     if (snaps_fd < 0)
         return absent;
-    g_autofree char *snaps_path = domain_path(store, dom, SNAPSHOTS_DIR);
-    if (!vms_file_remove_temporaries_at(snaps_fd, snaps_path, error))
-        return false;
-    return !create || clear_dead_domain(store, dom, dom_fd, snaps_fd, error);
+    return clear_dead_domain(store, dom, dom_fd, snaps_fd, error);
 }
 
 /* One attempt. Returns the locked fd; -1 with the error set on failure;
@@ -558,13 +560,20 @@ char *vms_store_read_snapshot_xml(vms_store *store, const char *dom, const char 
 bool vms_store_write_snapshot_xml(vms_store *store, const char *dom, const char *snap,
                                   const char *xml, vmsnap_error **error)
 {
+    if (!vms_name_validate("snapshot", snap, error))
+        return false;
+    g_auto(vms_fd) dom_fd = open_domain_dir(store, dom, error);
+    if (dom_fd < 0)
+        return false;
     bool absent;
-    g_auto(vms_fd) fd = open_snapshots_for(store, dom, snap, true, &absent, error);
+    g_auto(vms_fd) fd = open_snapshots_dir(store, dom, dom_fd, true, &absent, error);
     if (fd < 0)
         return false;
     g_autofree char *file = snapshot_file_name(snap);
     g_autofree char *path = snapshot_path(store, dom, snap);
-    return vms_file_write_atomic_at(fd, file, path, xml, strlen(xml), FILE_MODE, error);
+    /* The temporary goes in the domain directory: a crash leaves debris
+     * where tidying looks (a few entries), not among thousands of snapshots. */
+    return vms_file_write_atomic_via(dom_fd, fd, file, path, xml, strlen(xml), FILE_MODE, error);
 }
 
 bool vms_store_remove_snapshot(vms_store *store, const char *dom, const char *snap,

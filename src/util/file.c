@@ -200,8 +200,14 @@ bool vms_file_fsync_dir(int dirfd, const char *path, vmsnap_error **error)
 bool vms_file_write_atomic_at(int dirfd, const char *name, const char *path, const void *data,
                               size_t len, mode_t mode, vmsnap_error **error)
 {
+    return vms_file_write_atomic_via(dirfd, dirfd, name, path, data, len, mode, error);
+}
+
+bool vms_file_write_atomic_via(int tmp_dirfd, int dirfd, const char *name, const char *path,
+                               const void *data, size_t len, mode_t mode, vmsnap_error **error)
+{
     char tmpname[16];
-    g_auto(vms_fd) fd = create_temporary_at(dirfd, tmpname, mode);
+    g_auto(vms_fd) fd = create_temporary_at(tmp_dirfd, tmpname, mode);
     if (fd < 0) {
         vms_error_set_errno(error, VMSNAP_ERR_IO, errno,
                             "cannot create a temporary file next to '%s'", path);
@@ -220,12 +226,12 @@ bool vms_file_write_atomic_at(int dirfd, const char *name, const char *path, con
     } else {
         fd = -1;
         /* rename replaces a symlink at @name itself; it never writes through it. */
-        if (renameat(dirfd, tmpname, dirfd, name) < 0)
+        if (renameat(tmp_dirfd, tmpname, dirfd, name) < 0)
             failed = "cannot rename a temporary file to";
     }
     if (failed) {
         int saved = errno;
-        unlinkat(dirfd, tmpname, 0);
+        unlinkat(tmp_dirfd, tmpname, 0);
         vms_error_set_errno(error, VMSNAP_ERR_IO, saved, "%s '%s'", failed, path);
         return false;
     }

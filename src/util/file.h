@@ -52,6 +52,11 @@ char *vms_file_read_at(int dirfd, const char *name, const char *path, size_t max
 /* Write @data atomically to @name under @dirfd (see the top of this file). */
 bool vms_file_write_atomic_at(int dirfd, const char *name, const char *path, const void *data,
                               size_t len, mode_t mode, vmsnap_error **error);
+/* The same with the temporary file created in @tmp_dirfd, a directory on the
+ * same file system (rename is atomic across directories of one file system),
+ * so the directory that holds many files never needs a scan for debris. */
+bool vms_file_write_atomic_via(int tmp_dirfd, int dirfd, const char *name, const char *path,
+                               const void *data, size_t len, mode_t mode, vmsnap_error **error);
 
 /* Path-based forms of the two calls above, for files outside the state
  * directory's fd tree. The directory part of @path is followed normally;

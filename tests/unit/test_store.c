@@ -621,9 +621,9 @@ static void test_tmp_files_cleaned(void)
     g_autoptr(vms_store) store = open_store(root);
     define_domain(store, "d");
     write_snapshot(store, "d", "s1");
-    /* What writers killed between create and rename leave behind. */
+    /* What writers killed between create and rename leave behind: every
+     * temporary is made in the domain directory, snapshots' included. */
     write_raw(store, "domains/d/.tmp-Ab12Cd", "<domain>half");
-    write_raw(store, "domains/d/snapshots/.tmp-Xy34Zw", "<domainsnap");
     write_raw(store, "domains/d/snapshots/.other.xml", "not a snapshot");
 
     vmsnap_error *err = NULL;
