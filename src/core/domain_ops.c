@@ -16,7 +16,10 @@ static char *domain_with_uuid(vms_store *store, const unsigned char uuid[16], co
     for (char **n = names; *n; n++) {
         if (strcmp(*n, except) == 0)
             continue;
-        g_autoptr(vms_domain_def) other = vms_domain_get(store, *n, NULL);
+        /* No lock on the other domain: taking it while holding ours could
+         * deadlock with a define running the other way round, and files are
+         * only ever replaced whole, so an unlocked read is never torn. */
+        g_autoptr(vms_domain_def) other = vms_domain_state_read_definition(store, *n, NULL);
         if (other && memcmp(other->uuid, uuid, 16) == 0)
             return g_strdup(*n);
     }
@@ -40,7 +43,7 @@ vms_domain_def *vms_domain_define(vms_store *store, const char *xml, bool no_ove
                           def->name);
             return NULL;
         }
-        g_autoptr(vms_domain_def) old = vms_domain_get_locked(store, def->name, error);
+        g_autoptr(vms_domain_def) old = vms_domain_state_read_definition(store, def->name, error);
         if (!old)
             return NULL;
         if (def->uuid_generated) {
@@ -76,23 +79,6 @@ vms_domain_def *vms_domain_define(vms_store *store, const char *xml, bool no_ove
     if (!vms_store_write_domain_xml(store, def->name, canonical, error))
         return NULL;
     return g_steal_pointer(&def);
-}
-
-vms_domain_def *vms_domain_get_locked(vms_store *store, const char *name, vmsnap_error **error)
-{
-    g_autofree char *xml = vms_store_read_domain_xml(store, name, error);
-    if (!xml)
-        return NULL;
-    vmsnap_error *perr = NULL;
-    vms_domain_def *def = vms_domain_def_parse_string(xml, &perr);
-    if (!def) {
-        vms_error_set(error, VMSNAP_ERR_CORRUPT,
-                      "the definition of domain '%s' cannot be read (%s); fix %s/domains/%s/"
-                      "domain.xml or define the domain again",
-                      name, vmsnap_error_get_message(perr), vms_store_root(store), name);
-        vmsnap_error_free(perr);
-    }
-    return def;
 }
 
 vms_domain_def *vms_domain_get(vms_store *store, const char *name, vmsnap_error **error)

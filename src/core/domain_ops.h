@@ -21,9 +21,6 @@ vms_domain_def *vms_domain_define(vms_store *store, const char *xml, bool no_ove
 /* The stored definition; VMSNAP_ERR_NO_DOMAIN if there is none. */
 vms_domain_def *vms_domain_get(vms_store *store, const char *name, vmsnap_error **error);
 
-/* The same, for a caller that already holds the domain's lock. */
-vms_domain_def *vms_domain_get_locked(vms_store *store, const char *name, vmsnap_error **error);
-
 /* Names of all defined domains, sorted (NULL-terminated). */
 char **vms_domain_list_names(vms_store *store, vmsnap_error **error);
 

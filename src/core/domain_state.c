@@ -8,17 +8,28 @@ static void snapshot_def_destroy(gpointer def)
     vms_snapshot_def_free(def);
 }
 
-vms_snapshot_def *vms_domain_state_read_snapshot(vms_domain_state *state, const char *name,
+vms_domain_def *vms_domain_state_read_definition(vms_store *store, const char *dom,
                                                  vmsnap_error **error)
 {
-    if (!vms_store_snapshot_exists(state->store, state->name, name)) {
-        vms_error_set(error, VMSNAP_ERR_NO_SNAPSHOT, "domain '%s' has no snapshot named '%s'",
-                      state->name, name);
-        return NULL;
-    }
-    g_autofree char *xml = vms_store_read_snapshot_xml(state->store, state->name, name, error);
+    g_autofree char *xml = vms_store_read_domain_xml(store, dom, error);
     if (!xml)
         return NULL;
+    vmsnap_error *perr = NULL;
+    vms_domain_def *def = vms_domain_def_parse_string(xml, &perr);
+    if (!def) {
+        vms_error_set(error, VMSNAP_ERR_CORRUPT,
+                      "the definition of domain '%s' cannot be read (%s); fix %s/domains/%s/"
+                      "domain.xml or define the domain again",
+                      dom, vmsnap_error_get_message(perr), vms_store_root(store), dom);
+        vmsnap_error_free(perr);
+    }
+    return def;
+}
+
+/* Parse the metadata file of snapshot @name; it must name itself. */
+static vms_snapshot_def *parse_snapshot(vms_domain_state *state, const char *name, const char *xml,
+                                        vmsnap_error **error)
+{
     vmsnap_error *perr = NULL;
     g_autoptr(vms_snapshot_def) def = vms_snapshot_def_parse_string(xml, &perr);
     if (!def) {
@@ -41,20 +52,33 @@ vms_snapshot_def *vms_domain_state_read_snapshot(vms_domain_state *state, const 
     return g_steal_pointer(&def);
 }
 
+vms_snapshot_def *vms_domain_state_read_snapshot(vms_domain_state *state, const char *name,
+                                                 vmsnap_error **error)
+{
+    if (!vms_store_snapshot_exists(state->store, state->name, name)) {
+        vms_error_set(error, VMSNAP_ERR_NO_SNAPSHOT, "domain '%s' has no snapshot named '%s'",
+                      state->name, name);
+        return NULL;
+    }
+    g_autofree char *xml = vms_store_read_snapshot_xml(state->store, state->name, name, error);
+    if (!xml)
+        return NULL;
+    return parse_snapshot(state, name, xml, error);
+}
+
+/* Parse one snapshot file into the tree. */
+static bool add_snapshot(const char *snap, const char *xml, gpointer data, vmsnap_error **error)
+{
+    vms_domain_state *state = data;
+    vms_snapshot_def *def = parse_snapshot(state, snap, xml, error);
+    return def && vms_tree_add(state->tree, def->name, def->parent, def, error);
+}
+
 bool vms_domain_state_load_tree(vms_domain_state *state, vmsnap_error **error)
 {
-    g_auto(GStrv) names = vms_store_list_snapshots(state->store, state->name, error);
-    if (!names)
-        return false;
     state->tree = vms_tree_new(snapshot_def_destroy);
-    for (char **n = names; *n; n++) {
-        vms_snapshot_def *def = vms_domain_state_read_snapshot(state, *n, error);
-        if (!def)
-            return false;
-        if (!vms_tree_add(state->tree, def->name, def->parent, def, error))
-            return false;
-    }
-    return vms_tree_link(state->tree, error);
+    return vms_store_read_all_snapshots(state->store, state->name, add_snapshot, state, error) &&
+           vms_tree_link(state->tree, error);
 }
 
 vms_domain_state *vms_domain_state_load(vms_store *store, const char *dom, unsigned int flags,
@@ -68,19 +92,9 @@ vms_domain_state *vms_domain_state_load(vms_store *store, const char *dom, unsig
     if (!state->lock)
         return NULL;
 
-    g_autofree char *xml = vms_store_read_domain_xml(store, dom, error);
-    if (!xml)
+    state->def = vms_domain_state_read_definition(store, dom, error);
+    if (!state->def)
         return NULL;
-    vmsnap_error *perr = NULL;
-    state->def = vms_domain_def_parse_string(xml, &perr);
-    if (!state->def) {
-        vms_error_set(error, VMSNAP_ERR_CORRUPT,
-                      "the definition of domain '%s' cannot be read (%s); fix %s/domains/%s/"
-                      "domain.xml or define the domain again",
-                      dom, vmsnap_error_get_message(perr), vms_store_root(store), dom);
-        vmsnap_error_free(perr);
-        return NULL;
-    }
 
     vmsnap_error *cerr = NULL;
     state->current = vms_store_read_current(store, dom, &cerr);

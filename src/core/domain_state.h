@@ -40,6 +40,11 @@ vms_domain_state *vms_domain_state_load(vms_store *store, const char *dom, unsig
 void vms_domain_state_free(vms_domain_state *state);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(vms_domain_state, vms_domain_state_free)
 
+/* Read and parse domain.xml; the caller holds the domain's lock.
+ * VMSNAP_ERR_CORRUPT (naming the file) if it cannot be parsed. */
+vms_domain_def *vms_domain_state_read_definition(vms_store *store, const char *dom,
+                                                 vmsnap_error **error);
+
 /* Read every snapshot into @state->tree (for a state loaded without
  * VMS_LOAD_SNAPSHOTS). */
 bool vms_domain_state_load_tree(vms_domain_state *state, vmsnap_error **error);

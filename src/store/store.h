@@ -73,6 +73,14 @@ bool vms_store_remove_domain(vms_store *store, const char *dom, vmsnap_error **e
 
 /* Names of all snapshots with a metadata file, in no particular order. */
 char **vms_store_list_snapshots(vms_store *store, const char *dom, vmsnap_error **error);
+/* Read every snapshot's metadata file through one directory descriptor,
+ * calling @fn for each (in no particular order); stops with false as soon as
+ * @fn returns false. Much cheaper than a read per name for large trees. */
+typedef bool (*vms_store_snapshot_fn)(const char *snap, const char *xml, gpointer data,
+                                      vmsnap_error **error);
+bool vms_store_read_all_snapshots(vms_store *store, const char *dom, vms_store_snapshot_fn fn,
+                                  gpointer data, vmsnap_error **error);
+
 bool vms_store_snapshot_exists(vms_store *store, const char *dom, const char *snap);
 /* VMSNAP_ERR_NO_SNAPSHOT if absent. */
 char *vms_store_read_snapshot_xml(vms_store *store, const char *dom, const char *snap,
