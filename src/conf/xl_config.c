@@ -675,9 +675,12 @@ static bool apply_memory(const xl_setting *setting, vms_snap_location type, vms_
         def->state = VMSNAP_SNAPSHOT_STATE_DISK_SNAPSHOT;
         return true;
     }
+    /* Saved memory means the domain was running; the proposal has no key
+     * for the state, and taking a snapshot records the real one anyway. */
     if (strcmp(value, "yes") == 0) {
         /* For external memory the file is chosen when the snapshot is taken. */
         def->memory = type;
+        def->state = VMSNAP_SNAPSHOT_STATE_RUNNING;
         return true;
     }
     if (value[0] == '/') {
@@ -685,6 +688,7 @@ static bool apply_memory(const xl_setting *setting, vms_snap_location type, vms_
             return false;
         def->memory = VMS_SNAP_LOCATION_EXTERNAL;
         def->memory_file = g_strdup(value);
+        def->state = VMSNAP_SNAPSHOT_STATE_RUNNING;
         return true;
     }
     g_autofree char *s = shown(value);

@@ -46,8 +46,9 @@ static bool complete_redefinition(vms_domain_state *state, vms_snapshot_def *def
     }
     if (def->state == VMSNAP_SNAPSHOT_STATE_NONE) {
         vms_error_set(error, VMSNAP_ERR_XML,
-                      "snapshot '%s' has no <state>; a redefined snapshot must say what state "
-                      "the domain was in (running, paused, shutoff, disk-snapshot, ...)",
+                      "snapshot '%s' does not say what state the domain was in; a redefined "
+                      "snapshot needs <state> (running, paused, shutoff, disk-snapshot, ...) in "
+                      "XML, or memory= in an xl config",
                       def->name);
         return false;
     }

@@ -417,8 +417,9 @@ static void test_redefine_errors(fixture *fx, gconstpointer data)
     g_assert_null(
         vmsnap_snapshot_create_xml(fx->dom, stateless, VMSNAP_SNAPSHOT_CREATE_REDEFINE, &err));
     assert_error(&err, VMSNAP_ERR_XML,
-                 "snapshot 's' has no <state>; a redefined snapshot must say what state the domain "
-                 "was in (running, paused, shutoff, disk-snapshot, ...)");
+                 "snapshot 's' does not say what state the domain was in; a redefined snapshot "
+                 "needs <state> (running, paused, shutoff, disk-snapshot, ...) in XML, or memory= "
+                 "in an xl config");
 
     const char *wrong_disk = "<domainsnapshot><name>s</name><state>shutoff</state>"
                              "<disks><disk name='vdz' snapshot='internal'/></disks>"

@@ -190,7 +190,7 @@ static void test_proposal_example_fields(void)
     g_assert_cmpstr(def->name, ==, "snap1");
     g_assert_cmpstr(def->description, ==, "before the upgrade");
     g_assert_false(def->has_creation_time);
-    g_assert_cmpint(def->state, ==, VMSNAP_SNAPSHOT_STATE_NONE);
+    g_assert_cmpint(def->state, ==, VMSNAP_SNAPSHOT_STATE_RUNNING);
     g_assert_cmpint(def->memory, ==, VMS_SNAP_LOCATION_EXTERNAL);
     g_assert_null(def->memory_file);
     g_assert_null(def->parent);
@@ -234,7 +234,8 @@ static void test_memory_type_matrix(void)
     const vms_snap_location D = VMS_SNAP_LOCATION_DEFAULT, NO = VMS_SNAP_LOCATION_NO,
                             IN = VMS_SNAP_LOCATION_INTERNAL, EX = VMS_SNAP_LOCATION_EXTERNAL;
     const vmsnap_snapshot_state NONE = VMSNAP_SNAPSHOT_STATE_NONE,
-                                DISK = VMSNAP_SNAPSHOT_STATE_DISK_SNAPSHOT;
+                                DISK = VMSNAP_SNAPSHOT_STATE_DISK_SNAPSHOT,
+                                RUN = VMSNAP_SNAPSHOT_STATE_RUNNING;
     const memory_case cases[] = {
         {NULL, NULL, D, NULL, NONE, EX},
         {NULL, "internal", D, NULL, NONE, IN},
@@ -242,12 +243,12 @@ static void test_memory_type_matrix(void)
         {"no", NULL, NO, NULL, DISK, EX},
         {"no", "internal", NO, NULL, DISK, IN},
         {"no", "external", NO, NULL, DISK, EX},
-        {"yes", NULL, EX, NULL, NONE, EX},
-        {"yes", "internal", IN, NULL, NONE, IN},
-        {"yes", "external", EX, NULL, NONE, EX},
-        {"/m/s.save", NULL, EX, "/m/s.save", NONE, EX},
-        {"/m/s.save", "internal", EX, "/m/s.save", NONE, IN},
-        {"/m/s.save", "external", EX, "/m/s.save", NONE, EX},
+        {"yes", NULL, EX, NULL, RUN, EX},
+        {"yes", "internal", IN, NULL, RUN, IN},
+        {"yes", "external", EX, NULL, RUN, EX},
+        {"/m/s.save", NULL, EX, "/m/s.save", RUN, EX},
+        {"/m/s.save", "internal", EX, "/m/s.save", RUN, IN},
+        {"/m/s.save", "external", EX, "/m/s.save", RUN, EX},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         const memory_case *c = &cases[i];
