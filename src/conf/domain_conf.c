@@ -73,6 +73,32 @@ static bool is_element(const xmlNode *node, const char *name)
            strcmp((const char *)node->name, name) == 0;
 }
 
+/* libxml2 keeps character references in namespace names undecoded ("&#38;"
+ * stays as written), so a name with '&' would not survive a round trip
+ * through vmsnap's formatter. Namespace names are URIs; refuse that one
+ * character rather than store something that reads back differently. */
+static bool check_namespace_names(xmlNode *root, vmsnap_error **error)
+{
+    g_autoptr(GPtrArray) stack = g_ptr_array_new();
+    g_ptr_array_add(stack, root);
+    while (stack->len > 0) {
+        xmlNode *node = g_ptr_array_steal_index(stack, stack->len - 1);
+        for (const xmlNs *ns = node->nsDef; ns; ns = ns->next) {
+            if (ns->href && strchr((const char *)ns->href, '&')) {
+                vms_error_set(error, VMSNAP_ERR_XML,
+                              "line %ld: namespace name '%s' contains '&'; vmsnap accepts "
+                              "namespace names without '&'",
+                              vms_xml_line(node), (const char *)ns->href);
+                return false;
+            }
+        }
+        for (xmlNode *c = node->children; c; c = c->next)
+            if (c->type == XML_ELEMENT_NODE)
+                g_ptr_array_add(stack, c);
+    }
+    return true;
+}
+
 struct _xmlDoc *vms_xml_read(const char *xml, const char *root_name, vmsnap_error **error)
 {
     if (!xml) {
@@ -142,6 +168,8 @@ struct _xmlDoc *vms_xml_read(const char *xml, const char *root_name, vmsnap_erro
                       vms_xml_line(root), qname, root_name);
         return NULL;
     }
+    if (!check_namespace_names(root, error))
+        return NULL;
     return g_steal_pointer(&doc);
 }
 
