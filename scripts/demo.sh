@@ -101,6 +101,14 @@ vmsnap snapshot-current demo --name
 say "An xl-style snapshot config describes a snapshot too (the Xen proposal's format):"
 printf '%s$ cat examples/after-upgrade.cfg%s\n' "$bold" "$plain"
 cat examples/after-upgrade.cfg
+vmsnap snapshot-create demo examples/after-upgrade.cfg --redefine
+vmsnap snapshot-dumpxml demo after-upgrade --no-domain
+
+say "Describe, rename and delete (metadata only; the domain's disks are untouched)."
+vmsnap snapshot-desc demo after-upgrade "imported from an xl config"
+vmsnap snapshot-rename demo after-upgrade upgraded
+vmsnap snapshot-list demo --tree
+vmsnap snapshot-delete demo upgraded --metadata
 
 say "Every listing speaks JSON for scripts."
 vmsnap snapshot-list demo --json
