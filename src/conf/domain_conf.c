@@ -1,587 +1,17 @@
 /*
- * domain_conf.c: the <domain> XML subset (see docs/formats/domain-xml.md),
- * and the safe XML reading and canonical writing shared by src/conf.
+ * domain_conf.c: the <domain> XML subset (see docs/formats/domain-xml.md).
+ * Reading and writing XML safely is xml.c's job.
  */
 #include "conf/domain_conf.h"
 
-#include <libxml/parser.h>
-#include <libxml/parserInternals.h>
 #include <libxml/tree.h>
-#include <libxml/xmlerror.h>
 #include <string.h>
 
+#include "conf/xml.h"
 #include "util/error.h"
 #include "util/names.h"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
-
-/* ------------------------------------------------------------------ */
-/* Safe reading                                                        */
-/* ------------------------------------------------------------------ */
-
-typedef struct {
-    char *first_error; /* "line N: message" of the first parser error */
-    bool saw_dtd;      /* a DOCTYPE or entity declaration was seen */
-} xml_read_state;
-
-#if LIBXML_VERSION >= 21200
-static void on_xml_error(void *data, const xmlError *err)
-#else
-static void on_xml_error(void *data, xmlErrorPtr err)
-#endif
-{
-    xmlParserCtxtPtr ctxt = data;
-    xml_read_state *st = ctxt ? ctxt->_private : NULL;
-    /* Warnings do not make a document unusable; the first error is the cause. */
-    if (!st || !err || err->level < XML_ERR_ERROR || st->first_error)
-        return;
-    g_autofree char *msg = g_strdup(err->message ? err->message : "unknown parser error");
-    g_strstrip(msg);
-    st->first_error = g_strdup_printf("line %d: %s", err->line, msg);
-}
-
-/* Any DOCTYPE stops the parser before its internal subset is read, so no
- * entity is ever declared, let alone expanded or fetched. */
-static void on_internal_subset(void *ctx, const xmlChar *name, const xmlChar *external_id,
-                               const xmlChar *system_id)
-{
-    xmlParserCtxtPtr ctxt = ctx;
-    ((xml_read_state *)ctxt->_private)->saw_dtd = true;
-    xmlStopParser(ctxt);
-}
-
-static void on_entity_decl(void *ctx, const xmlChar *name, int type, const xmlChar *public_id,
-                           const xmlChar *system_id, xmlChar *content)
-{
-    xmlParserCtxtPtr ctxt = ctx;
-    ((xml_read_state *)ctxt->_private)->saw_dtd = true;
-    xmlStopParser(ctxt);
-}
-
-static void xml_init_once(void)
-{
-    static gsize done = 0;
-    if (g_once_init_enter(&done)) {
-        xmlInitParser();
-        g_once_init_leave(&done, 1);
-    }
-}
-
-static bool is_element(const xmlNode *node, const char *name)
-{
-    return node->type == XML_ELEMENT_NODE && !node->ns &&
-           strcmp((const char *)node->name, name) == 0;
-}
-
-/* libxml2 keeps character references in namespace names undecoded ("&#38;"
- * stays as written), so a name with '&' would not survive a round trip
- * through vmsnap's formatter. Namespace names are URIs; refuse that one
- * character rather than store something that reads back differently. */
-static bool check_namespace_names(xmlNode *root, vmsnap_error **error)
-{
-    g_autoptr(GPtrArray) stack = g_ptr_array_new();
-    g_ptr_array_add(stack, root);
-    while (stack->len > 0) {
-        xmlNode *node = g_ptr_array_steal_index(stack, stack->len - 1);
-        for (const xmlNs *ns = node->nsDef; ns; ns = ns->next) {
-            if (ns->href && strchr((const char *)ns->href, '&')) {
-                vms_error_set(error, VMSNAP_ERR_XML,
-                              "line %ld: namespace name '%s' contains '&'; vmsnap accepts "
-                              "namespace names without '&'",
-                              vms_xml_line(node), (const char *)ns->href);
-                return false;
-            }
-        }
-        for (xmlNode *c = node->children; c; c = c->next)
-            if (c->type == XML_ELEMENT_NODE)
-                g_ptr_array_add(stack, c);
-    }
-    return true;
-}
-
-struct _xmlDoc *vms_xml_read(const char *xml, const char *root_name, vmsnap_error **error)
-{
-    if (!xml) {
-        vms_error_set(error, VMSNAP_ERR_INVALID_ARG, "no XML document was given");
-        return NULL;
-    }
-    size_t len = strlen(xml);
-    if (len > VMS_XML_MAX_BYTES) {
-        vms_error_set(error, VMSNAP_ERR_XML,
-                      "XML document is %zu bytes; vmsnap refuses documents larger than %u bytes "
-                      "(16 MiB)",
-                      len, VMS_XML_MAX_BYTES);
-        return NULL;
-    }
-    if (len == 0) {
-        vms_error_set(error, VMSNAP_ERR_XML, "XML document is empty; expected a <%s> element",
-                      root_name);
-        return NULL;
-    }
-    xml_init_once();
-    xmlParserCtxtPtr ctxt = xmlCreateMemoryParserCtxt(xml, (int)len);
-    if (!ctxt) {
-        vms_error_set(error, VMSNAP_ERR_INTERNAL, "cannot create an XML parser (out of memory?)");
-        return NULL;
-    }
-    xml_read_state st = {0};
-    ctxt->_private = &st;
-    ctxt->sax->internalSubset = on_internal_subset;
-    ctxt->sax->entityDecl = on_entity_decl;
-#if LIBXML_VERSION >= 21300
-    xmlCtxtSetErrorHandler(ctxt, on_xml_error, ctxt);
-#else
-    ctxt->sax->serror = on_xml_error; /* called with ctxt->userData, which is ctxt */
-#endif
-    /* No XML_PARSE_NOENT, DTDLOAD, DTDATTR or HUGE: libxml2's limits stay on.
-     * Input is a C string, i.e. UTF-8 whatever the declaration says. */
-    xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_IGNORE_ENC |
-                                XML_PARSE_BIG_LINES);
-    xmlParseDocument(ctxt);
-
-    g_autoptr(xmlDoc) doc = ctxt->myDoc;
-    ctxt->myDoc = NULL;
-    bool well_formed = ctxt->wellFormed && ctxt->nsWellFormed;
-    xmlFreeParserCtxt(ctxt);
-    g_autofree char *first_error = st.first_error;
-
-    if (st.saw_dtd) {
-        vms_error_set(error, VMSNAP_ERR_XML,
-                      "XML document has a <!DOCTYPE> or entity declaration: DTDs and entities are "
-                      "not allowed; remove the <!DOCTYPE ...> part");
-        return NULL;
-    }
-    if (first_error || !well_formed || !doc) {
-        vms_error_set(error, VMSNAP_ERR_XML, "XML is not well formed: %s",
-                      first_error ? first_error : "the parser gave up");
-        return NULL;
-    }
-    xmlNode *root = xmlDocGetRootElement(doc);
-    if (!root) {
-        vms_error_set(error, VMSNAP_ERR_XML, "XML document has no root element; expected <%s>",
-                      root_name);
-        return NULL;
-    }
-    if (!is_element(root, root_name)) {
-        g_autofree char *qname = vms_xml_qname(root);
-        vms_error_set(error, VMSNAP_ERR_XML, "line %ld: the root element is <%s>; expected <%s>",
-                      vms_xml_line(root), qname, root_name);
-        return NULL;
-    }
-    if (!check_namespace_names(root, error))
-        return NULL;
-    return g_steal_pointer(&doc);
-}
-
-/* libxml2 2.9 stores element lines only up to 65535; with BIG_LINES the text
- * node before an element carries the exact line where the element starts. */
-long vms_xml_line(struct _xmlNode *node)
-{
-    if (node && node->line == 65535 && node->prev && node->prev->type == XML_TEXT_NODE &&
-        node->prev->psvi)
-        return (long)(ptrdiff_t)node->prev->psvi;
-    return xmlGetLineNo(node);
-}
-
-/* ------------------------------------------------------------------ */
-/* Element helpers                                                     */
-/* ------------------------------------------------------------------ */
-
-char *vms_xml_qname(struct _xmlNode *node)
-{
-    if (node->ns && node->ns->prefix)
-        return g_strdup_printf("%s:%s", node->ns->prefix, node->name);
-    return g_strdup((const char *)node->name);
-}
-
-static char *attr_qname(const xmlAttr *attr)
-{
-    if (attr->ns && attr->ns->prefix)
-        return g_strdup_printf("%s:%s", attr->ns->prefix, attr->name);
-    return g_strdup((const char *)attr->name);
-}
-
-static bool is_text(const xmlNode *node)
-{
-    return node->type == XML_TEXT_NODE || node->type == XML_CDATA_SECTION_NODE;
-}
-
-static bool is_blank(const char *s)
-{
-    for (; s && *s; s++)
-        if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
-            return false;
-    return true;
-}
-
-/* User text for messages: cut at 60 characters. */
-static char *shown(const char *text)
-{
-    if (!g_utf8_validate(text, -1, NULL))
-        return g_utf8_make_valid(text, 60);
-    if (g_utf8_strlen(text, -1) <= 60)
-        return g_strdup(text);
-    g_autofree char *cut = g_utf8_substring(text, 0, 60);
-    return g_strconcat(cut, "...", NULL);
-}
-
-bool vms_xml_check_attrs(struct _xmlNode *node, const char *const *allowed, const char *supported,
-                         vmsnap_error **error)
-{
-    for (xmlAttr *a = node->properties; a; a = a->next) {
-        bool ok = false;
-        for (size_t i = 0; !a->ns && allowed && allowed[i]; i++)
-            if (strcmp((const char *)a->name, allowed[i]) == 0)
-                ok = true;
-        if (ok)
-            continue;
-        g_autofree char *aname = attr_qname(a);
-        g_autofree char *ename = vms_xml_qname(node);
-        g_autofree char *value = (char *)xmlNodeListGetString(node->doc, a->children, 1);
-        g_autofree char *v = shown(value ? value : "");
-        vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
-                      "line %ld: unsupported attribute %s='%s' on <%s>; %s", vms_xml_line(node),
-                      aname, v, ename, supported);
-        return false;
-    }
-    return true;
-}
-
-bool vms_xml_check_no_text(struct _xmlNode *node, vmsnap_error **error)
-{
-    for (xmlNode *c = node->children; c; c = c->next) {
-        if (!is_text(c) || is_blank((const char *)c->content))
-            continue;
-        g_autofree char *ename = vms_xml_qname(node);
-        g_autofree char *text = g_strstrip(g_strdup((const char *)c->content));
-        g_autofree char *excerpt = shown(text);
-        vms_error_set(error, VMSNAP_ERR_XML,
-                      "line %ld: unexpected text '%s' in <%s>; it holds only elements",
-                      vms_xml_line(c), excerpt, ename);
-        return false;
-    }
-    return true;
-}
-
-void vms_xml_unsupported_element(struct _xmlNode *child, const char *supported,
-                                 vmsnap_error **error)
-{
-    g_autofree char *cname = vms_xml_qname(child);
-    g_autofree char *pname = child->parent && child->parent->type == XML_ELEMENT_NODE
-                                 ? vms_xml_qname(child->parent)
-                                 : g_strdup("the document");
-    vms_error_set(error, VMSNAP_ERR_UNSUPPORTED, "line %ld: unsupported element <%s> in <%s>; %s",
-                  vms_xml_line(child), cname, pname, supported);
-}
-
-static bool check_text_size(xmlNode *node, size_t len, vmsnap_error **error)
-{
-    if (len <= VMS_XML_MAX_TEXT_BYTES)
-        return true;
-    g_autofree char *qname = vms_xml_qname(node);
-    vms_error_set(error, VMSNAP_ERR_XML,
-                  "line %ld: the text of <%s> is %zu bytes; vmsnap refuses text values larger "
-                  "than %u bytes (1 MiB)",
-                  vms_xml_line(node), qname, len, VMS_XML_MAX_TEXT_BYTES);
-    return false;
-}
-
-char *vms_xml_leaf_text(struct _xmlNode *node, vmsnap_error **error)
-{
-    GString *text = g_string_new(NULL);
-    for (xmlNode *c = node->children; c; c = c->next) {
-        if (c->type == XML_ELEMENT_NODE) {
-            g_autofree char *cname = vms_xml_qname(c);
-            g_autofree char *pname = vms_xml_qname(node);
-            vms_error_set(error, VMSNAP_ERR_XML,
-                          "line %ld: unexpected element <%s> inside <%s>; <%s> holds text only",
-                          vms_xml_line(c), cname, pname, pname);
-            g_string_free(text, TRUE);
-            return NULL;
-        }
-        if (is_text(c) && c->content)
-            g_string_append(text, (const char *)c->content);
-    }
-    if (!check_text_size(node, text->len, error)) {
-        g_string_free(text, TRUE);
-        return NULL;
-    }
-    return g_string_free(text, FALSE);
-}
-
-static const char *attr(xmlNode *node, const char *name)
-{
-    xmlAttr *a = xmlHasNsProp(node, (const xmlChar *)name, NULL);
-    if (!a || !a->children || !a->children->content)
-        return a ? "" : NULL;
-    return (const char *)a->children->content;
-}
-
-/* An element that may appear once: complain about the second. */
-static bool once(xmlNode *child, xmlNode **slot, vmsnap_error **error)
-{
-    if (*slot) {
-        g_autofree char *pname = vms_xml_qname(child->parent);
-        vms_error_set(error, VMSNAP_ERR_XML,
-                      "line %ld: <%s> appears more than once in <%s> (first on line %ld); keep one",
-                      vms_xml_line(child), child->name, pname, vms_xml_line(*slot));
-        return false;
-    }
-    *slot = child;
-    return true;
-}
-
-static void bad_value(xmlNode *node, const char *attr_name, const char *value,
-                      const char *supported, vmsnap_error **error)
-{
-    g_autofree char *v = shown(value);
-    vms_error_set(error, VMSNAP_ERR_UNSUPPORTED, "line %ld: unsupported value %s='%s' on <%s>; %s",
-                  vms_xml_line(node), attr_name, v, node->name, supported);
-}
-
-static bool require_absolute(xmlNode *node, const char *what, const char *path,
-                             vmsnap_error **error)
-{
-    if (path && path[0] == '/')
-        return true;
-    g_autofree char *v = shown(path ? path : "");
-    vms_error_set(error, VMSNAP_ERR_XML,
-                  "line %ld: %s '%s' is not an absolute path; give the full path starting with '/'",
-                  vms_xml_line(node), what, v);
-    return false;
-}
-
-/* ------------------------------------------------------------------ */
-/* Escaping and canonical writing                                      */
-/* ------------------------------------------------------------------ */
-
-static bool xml_char_allowed(gunichar c)
-{
-    return c == 0x9 || c == 0xA || c == 0xD || (c >= 0x20 && c <= 0xD7FF) ||
-           (c >= 0xE000 && c <= 0xFFFD) || (c >= 0x10000 && c <= 0x10FFFF);
-}
-
-static void escape(GString *out, const char *text, bool in_attr)
-{
-    g_autofree char *valid = NULL;
-    if (!g_utf8_validate(text, -1, NULL))
-        text = valid = g_utf8_make_valid(text, -1);
-    for (const char *p = text; *p; p = g_utf8_next_char(p)) {
-        gunichar c = g_utf8_get_char(p);
-        switch (c) {
-        case '&':
-            g_string_append(out, "&amp;");
-            continue;
-        case '<':
-            g_string_append(out, "&lt;");
-            continue;
-        case '>':
-            g_string_append(out, "&gt;");
-            continue;
-        case '\r':
-            g_string_append(out, "&#13;");
-            continue;
-        default:
-            break;
-        }
-        if (in_attr) {
-            /* Attribute-value normalisation would turn these into spaces. */
-            if (c == '\'') {
-                g_string_append(out, "&apos;");
-                continue;
-            }
-            if (c == '"') {
-                g_string_append(out, "&quot;");
-                continue;
-            }
-            if (c == '\n') {
-                g_string_append(out, "&#10;");
-                continue;
-            }
-            if (c == '\t') {
-                g_string_append(out, "&#9;");
-                continue;
-            }
-        }
-        if (!xml_char_allowed(c))
-            g_string_append(out, "\xef\xbf\xbd"); /* U+FFFD: XML cannot carry it */
-        else
-            g_string_append_len(out, p, g_utf8_next_char(p) - p);
-    }
-}
-
-void vms_xml_escape_text(GString *out, const char *text)
-{
-    escape(out, text, false);
-}
-
-void vms_xml_escape_attr(GString *out, const char *text)
-{
-    escape(out, text, true);
-}
-
-bool vms_xml_text_check(const char *what, const char *text, vmsnap_error **error)
-{
-    if (!text)
-        return true;
-    if (!g_utf8_validate(text, -1, NULL)) {
-        vms_error_set(error, VMSNAP_ERR_INVALID_ARG, "%s is not valid UTF-8", what);
-        return false;
-    }
-    for (const char *p = text; *p; p = g_utf8_next_char(p)) {
-        if (!xml_char_allowed(g_utf8_get_char(p))) {
-            vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
-                          "%s contains a control character that XML cannot hold; remove it", what);
-            return false;
-        }
-    }
-    return true;
-}
-
-static void indent_to(GString *out, unsigned int indent)
-{
-    for (unsigned int i = 0; i < indent; i++)
-        g_string_append(out, "  ");
-}
-
-/* Append @text (lines of canonical XML at level 0) @indent levels deeper.
- * Preserved XML never has a raw newline inside text, so lines are elements. */
-static void append_reindented(GString *out, const char *text, unsigned int indent)
-{
-    const char *p = text;
-    while (p && *p) {
-        const char *nl = strchr(p, '\n');
-        size_t n = nl ? (size_t)(nl - p) : strlen(p);
-        indent_to(out, indent);
-        g_string_append_len(out, p, (gssize)n);
-        g_string_append_c(out, '\n');
-        p = nl ? nl + 1 : p + n;
-    }
-}
-
-static bool ns_declared_within(const xmlNode *node, const xmlNs *ns, const xmlNode *top)
-{
-    for (const xmlNode *n = node; n; n = n->parent) {
-        for (const xmlNs *d = n->nsDef; d; d = d->next)
-            if (d == ns)
-                return true;
-        if (n == top)
-            break;
-    }
-    return false;
-}
-
-static void note_missing_ns(GPtrArray *missing, const xmlNode *node, xmlNs *ns, const xmlNode *top)
-{
-    if (!ns || (ns->prefix && strcmp((const char *)ns->prefix, "xml") == 0))
-        return;
-    if (ns_declared_within(node, ns, top))
-        return;
-    for (guint i = 0; i < missing->len; i++)
-        if (g_ptr_array_index(missing, i) == ns)
-            return;
-    g_ptr_array_add(missing, ns);
-}
-
-/* Namespaces used in the subtree but declared above it: they are declared
- * again on the subtree's top element so it stands on its own. */
-static void collect_missing_ns(GPtrArray *missing, xmlNode *node, const xmlNode *top)
-{
-    note_missing_ns(missing, node, node->ns, top);
-    for (xmlAttr *a = node->properties; a; a = a->next)
-        note_missing_ns(missing, node, a->ns, top);
-    for (xmlNode *c = node->children; c; c = c->next)
-        if (c->type == XML_ELEMENT_NODE)
-            collect_missing_ns(missing, c, top);
-}
-
-static void write_ns(GString *out, const xmlNs *ns)
-{
-    g_string_append(out, " xmlns");
-    if (ns->prefix) {
-        g_string_append_c(out, ':');
-        g_string_append(out, (const char *)ns->prefix);
-    }
-    g_string_append(out, "='");
-    vms_xml_escape_attr(out, ns->href ? (const char *)ns->href : "");
-    g_string_append_c(out, '\'');
-}
-
-static bool preserve_element(GString *out, xmlNode *node, unsigned int indent, GPtrArray *extra_ns,
-                             vmsnap_error **error)
-{
-    g_autofree char *qname = vms_xml_qname(node);
-    indent_to(out, indent);
-    g_string_append_printf(out, "<%s", qname);
-    for (const xmlNs *d = node->nsDef; d; d = d->next)
-        write_ns(out, d);
-    for (guint i = 0; extra_ns && i < extra_ns->len; i++)
-        write_ns(out, g_ptr_array_index(extra_ns, i));
-    for (xmlAttr *a = node->properties; a; a = a->next) {
-        g_autofree char *aname = attr_qname(a);
-        g_autofree char *value = (char *)xmlNodeListGetString(node->doc, a->children, 1);
-        g_string_append_printf(out, " %s='", aname);
-        vms_xml_escape_attr(out, value ? value : "");
-        g_string_append_c(out, '\'');
-    }
-    bool has_elements = false;
-    GString *text = g_string_new(NULL);
-    for (xmlNode *c = node->children; c; c = c->next) {
-        if (c->type == XML_ELEMENT_NODE)
-            has_elements = true;
-        else if (is_text(c) && c->content)
-            g_string_append(text, (const char *)c->content);
-    }
-    bool blank = is_blank(text->str);
-    if (!check_text_size(node, text->len, error)) {
-        g_string_free(text, TRUE);
-        return false;
-    }
-    if (has_elements && !blank) {
-        g_string_free(text, TRUE);
-        vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
-                      "line %ld: <%s> mixes text and elements; vmsnap keeps such elements only "
-                      "when they hold either text or elements",
-                      vms_xml_line(node), qname);
-        return false;
-    }
-    if (has_elements) {
-        g_string_append(out, ">\n");
-        for (xmlNode *c = node->children; c; c = c->next)
-            if (c->type == XML_ELEMENT_NODE && !preserve_element(out, c, indent + 1, NULL, error)) {
-                g_string_free(text, TRUE);
-                return false;
-            }
-        indent_to(out, indent);
-        g_string_append_printf(out, "</%s>\n", qname);
-    } else if (!blank) {
-        g_string_append_c(out, '>');
-        /* Newlines become &#10; so that every raw newline ends an element line. */
-        for (const char *p = text->str; *p; p++) {
-            if (*p == '\n') {
-                g_string_append(out, "&#10;");
-            } else {
-                const char *nl = strchr(p, '\n');
-                g_autofree char *chunk = g_strndup(p, nl ? (gsize)(nl - p) : strlen(p));
-                vms_xml_escape_text(out, chunk);
-                p += strlen(chunk) - 1;
-            }
-        }
-        g_string_append_printf(out, "</%s>\n", qname);
-    } else {
-        g_string_append(out, "/>\n");
-    }
-    g_string_free(text, TRUE);
-    return true;
-}
-
-bool vms_xml_preserve(GString *out, struct _xmlNode *node, unsigned int indent,
-                      vmsnap_error **error)
-{
-    g_autoptr(GPtrArray) missing = g_ptr_array_new();
-    collect_missing_ns(missing, node, node);
-    return preserve_element(out, node, indent, missing, error);
-}
 
 /* ------------------------------------------------------------------ */
 /* Small value types                                                   */
@@ -793,20 +223,13 @@ static bool keep(char **xml, xmlNode *node, vmsnap_error **error)
 
 static const char *const no_attrs[] = {NULL};
 
-/* Text of a leaf element with no attributes. */
-static char *plain_text(xmlNode *node, vmsnap_error **error)
+/* An attribute value outside the subset. */
+static void bad_value(xmlNode *node, const char *attr_name, const char *value,
+                      const char *supported, vmsnap_error **error)
 {
-    g_autofree char *supported = g_strdup_printf("<%s> takes no attributes", node->name);
-    if (!vms_xml_check_attrs(node, no_attrs, supported, error))
-        return NULL;
-    return vms_xml_leaf_text(node, error);
-}
-
-/* Leaf text with surrounding blanks removed (numbers, keywords, uuids). */
-static char *trimmed_text(xmlNode *node, vmsnap_error **error)
-{
-    char *text = plain_text(node, error);
-    return text ? g_strstrip(text) : NULL;
+    g_autofree char *v = vms_xml_shown(value);
+    vms_error_set(error, VMSNAP_ERR_UNSUPPORTED, "line %ld: unsupported value %s='%s' on <%s>; %s",
+                  vms_xml_line(node), attr_name, v, node->name, supported);
 }
 
 typedef struct {
@@ -846,14 +269,14 @@ static bool parse_memory(xmlNode *node, unsigned long long *kib, vmsnap_error **
     g_strstrip(text);
     guint64 value = 0;
     if (!g_ascii_string_to_unsigned(text, 10, 0, G_MAXUINT64, &value, NULL)) {
-        g_autofree char *v = shown(text);
+        g_autofree char *v = vms_xml_shown(text);
         vms_error_set(error, VMSNAP_ERR_XML,
                       "line %ld: <%s> must be a whole number (in KiB unless unit= says "
                       "otherwise), not '%s'",
                       vms_xml_line(node), node->name, v);
         return false;
     }
-    const char *unit = attr(node, "unit");
+    const char *unit = vms_xml_attr(node, "unit");
     guint64 unit_bytes = 0;
     for (size_t i = 0; i < G_N_ELEMENTS(mem_units); i++)
         if (!unit || g_ascii_strcasecmp(unit, mem_units[i].name) == 0) {
@@ -884,7 +307,7 @@ static bool parse_vcpu(xmlNode *node, vms_domain_def *def, vmsnap_error **error)
     static const char *const attrs[] = {"placement", NULL};
     if (!vms_xml_check_attrs(node, attrs, "vmsnap supports placement='static' on <vcpu>", error))
         return false;
-    const char *placement = attr(node, "placement");
+    const char *placement = vms_xml_attr(node, "placement");
     if (placement && strcmp(placement, "static") != 0) {
         bad_value(node, "placement", placement, "vmsnap supports placement='static'", error);
         return false;
@@ -895,7 +318,7 @@ static bool parse_vcpu(xmlNode *node, vms_domain_def *def, vmsnap_error **error)
     g_strstrip(text);
     guint64 n = 0;
     if (!g_ascii_string_to_unsigned(text, 10, 1, 1024, &n, NULL)) {
-        g_autofree char *v = shown(text);
+        g_autofree char *v = vms_xml_shown(text);
         vms_error_set(error, VMSNAP_ERR_XML,
                       "line %ld: <vcpu> must be a whole number from 1 to 1024, not '%s'",
                       vms_xml_line(node), v);
@@ -907,11 +330,11 @@ static bool parse_vcpu(xmlNode *node, vms_domain_def *def, vmsnap_error **error)
 
 static bool parse_uuid(xmlNode *node, vms_domain_def *def, vmsnap_error **error)
 {
-    g_autofree char *text = trimmed_text(node, error);
+    g_autofree char *text = vms_xml_trimmed_text(node, error);
     if (!text)
         return false;
     if (!vms_uuid_parse(text, def->uuid)) {
-        g_autofree char *v = shown(text);
+        g_autofree char *v = vms_xml_shown(text);
         vms_error_set(error, VMSNAP_ERR_XML,
                       "line %ld: <uuid> '%s' is not a uuid; write 32 hex digits, either "
                       "plain or grouped 8-4-4-4-12 with dashes, or leave <uuid> out to get a "
@@ -938,13 +361,13 @@ static bool parse_os_type(xmlNode *node, vms_domain_def *def, vmsnap_error **err
     static const char *const attrs[] = {"arch", "machine", NULL};
     if (!vms_xml_check_attrs(node, attrs, "vmsnap supports arch= and machine= on <type>", error))
         return false;
-    const char *arch = attr(node, "arch");
+    const char *arch = vms_xml_attr(node, "arch");
     if (arch && strcmp(arch, "x86_64") != 0 && strcmp(arch, "i686") != 0 &&
         strcmp(arch, "aarch64") != 0) {
         bad_value(node, "arch", arch, "vmsnap supports arch='x86_64', 'i686' or 'aarch64'", error);
         return false;
     }
-    const char *machine = attr(node, "machine");
+    const char *machine = vms_xml_attr(node, "machine");
     if (machine && !valid_token(machine, 64)) {
         bad_value(node, "machine", machine,
                   "a machine type is letters, digits, '.', '_' and '-' (e.g. 'pc' or 'q35')",
@@ -956,7 +379,7 @@ static bool parse_os_type(xmlNode *node, vms_domain_def *def, vmsnap_error **err
         return false;
     g_strstrip(text);
     if (strcmp(text, "hvm") != 0) {
-        g_autofree char *v = shown(text);
+        g_autofree char *v = vms_xml_shown(text);
         vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
                       "line %ld: unsupported OS type '%s' in <os><type>; vmsnap supports 'hvm'",
                       vms_xml_line(node), v);
@@ -969,8 +392,8 @@ static bool parse_os_type(xmlNode *node, vms_domain_def *def, vmsnap_error **err
 
 static bool parse_path_element(xmlNode *node, const char *what, char **out, vmsnap_error **error)
 {
-    g_autofree char *text = plain_text(node, error);
-    if (!text || !require_absolute(node, what, text, error))
+    g_autofree char *text = vms_xml_plain_text(node, error);
+    if (!text || !vms_xml_require_absolute(node, what, text, error))
         return false;
     *out = g_steal_pointer(&text);
     return true;
@@ -986,18 +409,21 @@ static bool parse_os(xmlNode *os, vms_domain_def *def, vmsnap_error **error)
         if (c->type != XML_ELEMENT_NODE)
             continue;
         bool ok;
-        if (is_element(c, "type"))
-            ok = once(c, &type, error) && parse_os_type(c, def, error);
-        else if (is_element(c, "kernel"))
-            ok = once(c, &kernel, error) && parse_path_element(c, "kernel", &def->kernel, error);
-        else if (is_element(c, "initrd"))
-            ok = once(c, &initrd, error) && parse_path_element(c, "initrd", &def->initrd, error);
-        else if (is_element(c, "cmdline"))
-            ok = once(c, &cmdline, error) && (def->cmdline = plain_text(c, error)) != NULL;
-        else if (is_element(c, "boot")) {
+        if (vms_xml_is_element(c, "type"))
+            ok = vms_xml_once(c, &type, error) && parse_os_type(c, def, error);
+        else if (vms_xml_is_element(c, "kernel"))
+            ok = vms_xml_once(c, &kernel, error) &&
+                 parse_path_element(c, "kernel", &def->kernel, error);
+        else if (vms_xml_is_element(c, "initrd"))
+            ok = vms_xml_once(c, &initrd, error) &&
+                 parse_path_element(c, "initrd", &def->initrd, error);
+        else if (vms_xml_is_element(c, "cmdline"))
+            ok = vms_xml_once(c, &cmdline, error) &&
+                 (def->cmdline = vms_xml_plain_text(c, error)) != NULL;
+        else if (vms_xml_is_element(c, "boot")) {
             static const char *const attrs[] = {"dev", NULL};
-            const char *dev = attr(c, "dev");
-            ok = once(c, &boot, error) &&
+            const char *dev = vms_xml_attr(c, "dev");
+            ok = vms_xml_once(c, &boot, error) &&
                  vms_xml_check_attrs(c, attrs, "vmsnap supports dev='hd' on <boot>", error) &&
                  vms_xml_check_no_text(c, error);
             if (ok && g_strcmp0(dev, "hd") != 0) {
@@ -1044,20 +470,20 @@ static bool valid_target_dev(const char *dev)
 static bool parse_disk_child(xmlNode *c, vms_domain_disk *disk, xmlNode **seen,
                              vmsnap_error **error)
 {
-    if (is_element(c, "driver")) {
+    if (vms_xml_is_element(c, "driver")) {
         static const char *const attrs[] = {"name", "type", NULL};
-        if (!once(c, &seen[0], error) ||
+        if (!vms_xml_once(c, &seen[0], error) ||
             !vms_xml_check_attrs(c, attrs,
                                  "vmsnap supports name='qemu' and type='qcow2'|'raw' on <driver>",
                                  error) ||
             !vms_xml_check_no_text(c, error))
             return false;
-        const char *name = attr(c, "name");
+        const char *name = vms_xml_attr(c, "name");
         if (name && strcmp(name, "qemu") != 0) {
             bad_value(c, "name", name, "vmsnap supports name='qemu'", error);
             return false;
         }
-        const char *type = attr(c, "type");
+        const char *type = vms_xml_attr(c, "type");
         if (type) {
             int fmt = vms_disk_format_from_string(type);
             if (fmt < 0) {
@@ -1068,32 +494,32 @@ static bool parse_disk_child(xmlNode *c, vms_domain_disk *disk, xmlNode **seen,
         }
         return true;
     }
-    if (is_element(c, "source")) {
+    if (vms_xml_is_element(c, "source")) {
         /* index= is libvirt's runtime numbering of image layers; dropped. */
         static const char *const attrs[] = {"file", "index", NULL};
-        if (!once(c, &seen[1], error) ||
+        if (!vms_xml_once(c, &seen[1], error) ||
             !vms_xml_check_attrs(c, attrs, "vmsnap supports file= on <source>", error) ||
             !vms_xml_check_no_text(c, error))
             return false;
-        const char *file = attr(c, "file");
+        const char *file = vms_xml_attr(c, "file");
         if (!file) {
             vms_error_set(error, VMSNAP_ERR_XML,
                           "line %ld: <source> in <disk> needs file='/absolute/path'",
                           vms_xml_line(c));
             return false;
         }
-        if (!require_absolute(c, "disk source", file, error))
+        if (!vms_xml_require_absolute(c, "disk source", file, error))
             return false;
         disk->source = g_strdup(file);
         return true;
     }
-    if (is_element(c, "target")) {
+    if (vms_xml_is_element(c, "target")) {
         static const char *const attrs[] = {"dev", "bus", NULL};
-        if (!once(c, &seen[2], error) ||
+        if (!vms_xml_once(c, &seen[2], error) ||
             !vms_xml_check_attrs(c, attrs, "vmsnap supports dev= and bus= on <target>", error) ||
             !vms_xml_check_no_text(c, error))
             return false;
-        const char *dev = attr(c, "dev");
+        const char *dev = vms_xml_attr(c, "dev");
         if (!dev) {
             vms_error_set(error, VMSNAP_ERR_XML,
                           "line %ld: <target> in <disk> needs dev= (e.g. dev='vda')",
@@ -1101,14 +527,14 @@ static bool parse_disk_child(xmlNode *c, vms_domain_disk *disk, xmlNode **seen,
             return false;
         }
         if (!valid_target_dev(dev)) {
-            g_autofree char *v = shown(dev);
+            g_autofree char *v = vms_xml_shown(dev);
             vms_error_set(error, VMSNAP_ERR_XML,
                           "line %ld: disk target dev='%s' is not a device name; use lower-case "
                           "letters and digits such as 'vda' or 'sdb'",
                           vms_xml_line(c), v);
             return false;
         }
-        const char *bus = attr(c, "bus");
+        const char *bus = vms_xml_attr(c, "bus");
         if (bus && strcmp(bus, "virtio") != 0 && strcmp(bus, "ide") != 0 &&
             strcmp(bus, "sata") != 0 && strcmp(bus, "scsi") != 0 && strcmp(bus, "usb") != 0) {
             bad_value(c, "bus", bus, "vmsnap supports bus='virtio', 'ide', 'sata', 'scsi' or 'usb'",
@@ -1119,8 +545,8 @@ static bool parse_disk_child(xmlNode *c, vms_domain_disk *disk, xmlNode **seen,
         disk->bus = g_strdup(bus);
         return true;
     }
-    if (is_element(c, "readonly")) {
-        if (!once(c, &seen[3], error) ||
+    if (vms_xml_is_element(c, "readonly")) {
+        if (!vms_xml_once(c, &seen[3], error) ||
             !vms_xml_check_attrs(c, no_attrs, "<readonly/> takes no attributes", error) ||
             !vms_xml_check_no_text(c, error))
             return false;
@@ -1140,13 +566,13 @@ static vms_domain_disk *parse_disk(xmlNode *node, vmsnap_error **error)
                              error) ||
         !vms_xml_check_no_text(node, error))
         return NULL;
-    const char *type = attr(node, "type");
+    const char *type = vms_xml_attr(node, "type");
     if (type && strcmp(type, "file") != 0) {
         bad_value(node, "type", type, "vmsnap supports disks backed by image files: type='file'",
                   error);
         return NULL;
     }
-    const char *device = attr(node, "device");
+    const char *device = vms_xml_attr(node, "device");
     if (device && strcmp(device, "disk") != 0) {
         bad_value(node, "device", device, "vmsnap supports device='disk'", error);
         return NULL;
@@ -1178,7 +604,7 @@ static bool parse_serial(xmlNode *node, vms_domain_def *def, vmsnap_error **erro
     if (!vms_xml_check_attrs(node, attrs, "vmsnap supports type='pty'|'file' on <serial>", error) ||
         !vms_xml_check_no_text(node, error))
         return false;
-    const char *type = attr(node, "type");
+    const char *type = vms_xml_attr(node, "type");
     if (g_strcmp0(type, "pty") == 0) {
         def->serial = VMS_SERIAL_PTY;
     } else if (g_strcmp0(type, "file") == 0) {
@@ -1195,16 +621,16 @@ static bool parse_serial(xmlNode *node, vms_domain_def *def, vmsnap_error **erro
     for (xmlNode *c = node->children; c; c = c->next) {
         if (c->type != XML_ELEMENT_NODE)
             continue;
-        if (is_element(c, "source")) {
+        if (vms_xml_is_element(c, "source")) {
             static const char *const sattrs[] = {"path", NULL};
-            if (!once(c, &source, error) ||
+            if (!vms_xml_once(c, &source, error) ||
                 !vms_xml_check_attrs(c, sattrs, "vmsnap supports path= on <source>", error) ||
                 !vms_xml_check_no_text(c, error))
                 return false;
             /* A pty's path is the one libvirt got at run time: not configuration. */
             if (def->serial == VMS_SERIAL_FILE) {
-                const char *path = attr(c, "path");
-                if (!require_absolute(c, "serial log file", path, error))
+                const char *path = vms_xml_attr(c, "path");
+                if (!vms_xml_require_absolute(c, "serial log file", path, error))
                     return false;
                 def->serial_path = g_strdup(path);
             }
@@ -1237,10 +663,10 @@ static bool parse_devices(xmlNode *devices, vms_domain_def *def, vmsnap_error **
     for (xmlNode *c = devices->children; ok && c; c = c->next) {
         if (c->type != XML_ELEMENT_NODE)
             continue;
-        if (is_element(c, "emulator")) {
-            ok = once(c, &emulator, error) &&
+        if (vms_xml_is_element(c, "emulator")) {
+            ok = vms_xml_once(c, &emulator, error) &&
                  parse_path_element(c, "emulator", &def->emulator, error);
-        } else if (is_element(c, "disk")) {
+        } else if (vms_xml_is_element(c, "disk")) {
             vms_domain_disk *disk = parse_disk(c, error);
             if (!disk) {
                 ok = false;
@@ -1255,7 +681,7 @@ static bool parse_devices(xmlNode *devices, vms_domain_def *def, vmsnap_error **
                 g_hash_table_add(targets, disk->target);
                 g_ptr_array_add(disks, disk);
             }
-        } else if (is_element(c, "serial")) {
+        } else if (vms_xml_is_element(c, "serial")) {
             if (serial) {
                 vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
                               "line %ld: a second <serial>; vmsnap supports one serial port "
@@ -1281,7 +707,7 @@ static bool parse_devices(xmlNode *devices, vms_domain_def *def, vmsnap_error **
 
 static bool parse_title(xmlNode *node, vms_domain_def *def, vmsnap_error **error)
 {
-    def->title = plain_text(node, error);
+    def->title = vms_xml_plain_text(node, error);
     if (!def->title)
         return false;
     if (strchr(def->title, '\n')) {
@@ -1295,7 +721,7 @@ static bool parse_title(xmlNode *node, vms_domain_def *def, vmsnap_error **error
 
 static bool parse_name(xmlNode *node, vms_domain_def *def, vmsnap_error **error)
 {
-    def->name = plain_text(node, error);
+    def->name = vms_xml_plain_text(node, error);
     return def->name && vms_name_validate("domain", def->name, error);
 }
 
@@ -1307,7 +733,7 @@ static bool parse_domain_type(xmlNode *root, vms_domain_def *def, vmsnap_error *
         g_strdup_printf("vmsnap supports type='qemu'|'kvm' on <%s>", root->name);
     if (!vms_xml_check_attrs(root, attrs, supported, error))
         return false;
-    const char *type = attr(root, "type");
+    const char *type = vms_xml_attr(root, "type");
     if (!type) {
         vms_error_set(error, VMSNAP_ERR_XML,
                       "line %ld: <%s> has no type attribute; use type='qemu' (software "
@@ -1338,24 +764,26 @@ vms_domain_def *vms_domain_def_parse_node(struct _xmlNode *root, vmsnap_error **
         if (c->type != XML_ELEMENT_NODE)
             continue;
         bool ok;
-        if (is_element(c, "name"))
-            ok = once(c, &name, error) && parse_name(c, def, error);
-        else if (is_element(c, "uuid"))
-            ok = once(c, &uuid, error) && parse_uuid(c, def, error);
-        else if (is_element(c, "title"))
-            ok = once(c, &title, error) && parse_title(c, def, error);
-        else if (is_element(c, "description"))
-            ok = once(c, &desc, error) && (def->description = plain_text(c, error)) != NULL;
-        else if (is_element(c, "memory"))
-            ok = once(c, &memory, error) && parse_memory(c, &def->memory_kib, error);
-        else if (is_element(c, "currentMemory"))
-            ok = once(c, &current, error) && parse_memory(c, &def->current_memory_kib, error);
-        else if (is_element(c, "vcpu"))
-            ok = once(c, &vcpu, error) && parse_vcpu(c, def, error);
-        else if (is_element(c, "os"))
-            ok = once(c, &os, error) && parse_os(c, def, error);
-        else if (is_element(c, "devices"))
-            ok = once(c, &devices, error) && parse_devices(c, def, error);
+        if (vms_xml_is_element(c, "name"))
+            ok = vms_xml_once(c, &name, error) && parse_name(c, def, error);
+        else if (vms_xml_is_element(c, "uuid"))
+            ok = vms_xml_once(c, &uuid, error) && parse_uuid(c, def, error);
+        else if (vms_xml_is_element(c, "title"))
+            ok = vms_xml_once(c, &title, error) && parse_title(c, def, error);
+        else if (vms_xml_is_element(c, "description"))
+            ok = vms_xml_once(c, &desc, error) &&
+                 (def->description = vms_xml_plain_text(c, error)) != NULL;
+        else if (vms_xml_is_element(c, "memory"))
+            ok = vms_xml_once(c, &memory, error) && parse_memory(c, &def->memory_kib, error);
+        else if (vms_xml_is_element(c, "currentMemory"))
+            ok = vms_xml_once(c, &current, error) &&
+                 parse_memory(c, &def->current_memory_kib, error);
+        else if (vms_xml_is_element(c, "vcpu"))
+            ok = vms_xml_once(c, &vcpu, error) && parse_vcpu(c, def, error);
+        else if (vms_xml_is_element(c, "os"))
+            ok = vms_xml_once(c, &os, error) && parse_os(c, def, error);
+        else if (vms_xml_is_element(c, "devices"))
+            ok = vms_xml_once(c, &devices, error) && parse_devices(c, def, error);
         else if (in_list(domain_kept, c))
             ok = keep(&def->extra_xml, c, error);
         else {
@@ -1403,72 +831,53 @@ vms_domain_def *vms_domain_def_parse_string(const char *xml, vmsnap_error **erro
 /* Formatting                                                          */
 /* ------------------------------------------------------------------ */
 
-static void text_element(GString *out, unsigned int indent, const char *name, const char *text)
-{
-    if (!text)
-        return;
-    indent_to(out, indent);
-    g_string_append_printf(out, "<%s>", name);
-    vms_xml_escape_text(out, text);
-    g_string_append_printf(out, "</%s>\n", name);
-}
-
-static void attr_pair(GString *out, const char *name, const char *value)
-{
-    if (!value)
-        return;
-    g_string_append_printf(out, " %s='", name);
-    vms_xml_escape_attr(out, value);
-    g_string_append_c(out, '\'');
-}
-
 static void format_os(GString *out, const vms_domain_def *def, unsigned int indent)
 {
-    indent_to(out, indent);
+    vms_xml_indent(out, indent);
     g_string_append(out, "<os>\n");
-    indent_to(out, indent + 1);
+    vms_xml_indent(out, indent + 1);
     g_string_append(out, "<type");
-    attr_pair(out, "arch", def->os_arch);
-    attr_pair(out, "machine", def->os_machine);
+    vms_xml_write_attr(out, "arch", def->os_arch);
+    vms_xml_write_attr(out, "machine", def->os_machine);
     g_string_append(out, ">hvm</type>\n");
-    text_element(out, indent + 1, "kernel", def->kernel);
-    text_element(out, indent + 1, "initrd", def->initrd);
-    text_element(out, indent + 1, "cmdline", def->cmdline);
+    vms_xml_write_text_element(out, indent + 1, "kernel", def->kernel);
+    vms_xml_write_text_element(out, indent + 1, "initrd", def->initrd);
+    vms_xml_write_text_element(out, indent + 1, "cmdline", def->cmdline);
     if (def->boot_dev) {
-        indent_to(out, indent + 1);
+        vms_xml_indent(out, indent + 1);
         g_string_append(out, "<boot");
-        attr_pair(out, "dev", def->boot_dev);
+        vms_xml_write_attr(out, "dev", def->boot_dev);
         g_string_append(out, "/>\n");
     }
-    indent_to(out, indent);
+    vms_xml_indent(out, indent);
     g_string_append(out, "</os>\n");
 }
 
 static void format_disk(GString *out, const vms_domain_disk *disk, unsigned int indent)
 {
-    indent_to(out, indent);
+    vms_xml_indent(out, indent);
     g_string_append(out, "<disk type='file' device='disk'>\n");
     if (disk->format != VMS_DISK_FORMAT_NONE) {
-        indent_to(out, indent + 1);
+        vms_xml_indent(out, indent + 1);
         g_string_append(out, "<driver name='qemu'");
-        attr_pair(out, "type", vms_disk_format_to_string(disk->format));
+        vms_xml_write_attr(out, "type", vms_disk_format_to_string(disk->format));
         g_string_append(out, "/>\n");
     }
-    indent_to(out, indent + 1);
+    vms_xml_indent(out, indent + 1);
     g_string_append(out, "<source");
-    attr_pair(out, "file", disk->source);
+    vms_xml_write_attr(out, "file", disk->source);
     g_string_append(out, "/>\n");
-    indent_to(out, indent + 1);
+    vms_xml_indent(out, indent + 1);
     g_string_append(out, "<target");
-    attr_pair(out, "dev", disk->target);
-    attr_pair(out, "bus", disk->bus);
+    vms_xml_write_attr(out, "dev", disk->target);
+    vms_xml_write_attr(out, "bus", disk->bus);
     g_string_append(out, "/>\n");
     if (disk->readonly) {
-        indent_to(out, indent + 1);
+        vms_xml_indent(out, indent + 1);
         g_string_append(out, "<readonly/>\n");
     }
-    append_reindented(out, disk->extra_xml, indent + 1);
-    indent_to(out, indent);
+    vms_xml_append_reindented(out, disk->extra_xml, indent + 1);
+    vms_xml_indent(out, indent);
     g_string_append(out, "</disk>\n");
 }
 
@@ -1476,7 +885,7 @@ static void format_serial(GString *out, const vms_domain_def *def, unsigned int 
 {
     if (def->serial == VMS_SERIAL_NONE)
         return;
-    indent_to(out, indent);
+    vms_xml_indent(out, indent);
     const char *type = def->serial == VMS_SERIAL_FILE ? "file" : "pty";
     if (!def->serial_path && !def->serial_extra_xml) {
         g_string_append_printf(out, "<serial type='%s'/>\n", type);
@@ -1484,13 +893,13 @@ static void format_serial(GString *out, const vms_domain_def *def, unsigned int 
     }
     g_string_append_printf(out, "<serial type='%s'>\n", type);
     if (def->serial_path) {
-        indent_to(out, indent + 1);
+        vms_xml_indent(out, indent + 1);
         g_string_append(out, "<source");
-        attr_pair(out, "path", def->serial_path);
+        vms_xml_write_attr(out, "path", def->serial_path);
         g_string_append(out, "/>\n");
     }
-    append_reindented(out, def->serial_extra_xml, indent + 1);
-    indent_to(out, indent);
+    vms_xml_append_reindented(out, def->serial_extra_xml, indent + 1);
+    vms_xml_indent(out, indent);
     g_string_append(out, "</serial>\n");
 }
 
@@ -1499,41 +908,41 @@ void vms_domain_def_format_element(GString *out, const vms_domain_def *def,
 {
     char uuid[37];
     vms_uuid_format(def->uuid, uuid);
-    indent_to(out, indent);
+    vms_xml_indent(out, indent);
     g_string_append_printf(out, "<%s type='%s'>\n", element_name,
                            def->virt == VMS_DOMAIN_VIRT_KVM ? "kvm" : "qemu");
     unsigned int in = indent + 1;
-    text_element(out, in, "name", def->name);
-    text_element(out, in, "uuid", uuid);
-    text_element(out, in, "title", def->title);
-    text_element(out, in, "description", def->description);
-    indent_to(out, in);
+    vms_xml_write_text_element(out, in, "name", def->name);
+    vms_xml_write_text_element(out, in, "uuid", uuid);
+    vms_xml_write_text_element(out, in, "title", def->title);
+    vms_xml_write_text_element(out, in, "description", def->description);
+    vms_xml_indent(out, in);
     g_string_append_printf(out, "<memory unit='KiB'>%llu</memory>\n", def->memory_kib);
-    indent_to(out, in);
+    vms_xml_indent(out, in);
     g_string_append_printf(out, "<currentMemory unit='KiB'>%llu</currentMemory>\n",
                            def->current_memory_kib ? def->current_memory_kib : def->memory_kib);
-    indent_to(out, in);
+    vms_xml_indent(out, in);
     g_string_append_printf(out, "<vcpu placement='static'>%u</vcpu>\n",
                            def->vcpus ? def->vcpus : 1);
     format_os(out, def, in);
-    append_reindented(out, def->extra_xml, in);
-    indent_to(out, in);
+    vms_xml_append_reindented(out, def->extra_xml, in);
+    vms_xml_indent(out, in);
     if (!def->emulator && def->ndisks == 0 && def->serial == VMS_SERIAL_NONE &&
         !def->extra_devices_xml) {
         g_string_append(out, "<devices/>\n");
-        indent_to(out, indent);
+        vms_xml_indent(out, indent);
         g_string_append_printf(out, "</%s>\n", element_name);
         return;
     }
     g_string_append(out, "<devices>\n");
-    text_element(out, in + 1, "emulator", def->emulator);
+    vms_xml_write_text_element(out, in + 1, "emulator", def->emulator);
     for (size_t i = 0; i < def->ndisks; i++)
         format_disk(out, def->disks[i], in + 1);
     format_serial(out, def, in + 1);
-    append_reindented(out, def->extra_devices_xml, in + 1);
-    indent_to(out, in);
+    vms_xml_append_reindented(out, def->extra_devices_xml, in + 1);
+    vms_xml_indent(out, in);
     g_string_append(out, "</devices>\n");
-    indent_to(out, indent);
+    vms_xml_indent(out, indent);
     g_string_append_printf(out, "</%s>\n", element_name);
 }
 

@@ -14,12 +14,6 @@
 #include <stddef.h>
 #include <vmsnap/vmsnap.h>
 
-/* Refuse XML documents larger than this before parsing them. */
-#define VMS_XML_MAX_BYTES (16u * 1024 * 1024)
-/* Refuse any single text value (a <description>, a <cmdline>, text inside a
- * kept element) larger than this, whatever libxml2's own limits are. */
-#define VMS_XML_MAX_TEXT_BYTES (1024u * 1024)
-
 typedef enum {
     VMS_DOMAIN_VIRT_QEMU = 0, /* <domain type='qemu'>: software emulation (TCG) */
     VMS_DOMAIN_VIRT_KVM,      /* <domain type='kvm'> */
@@ -103,23 +97,11 @@ void vms_uuid_format(const unsigned char uuid[16], char buf[37]);
 bool vms_uuid_parse(const char *str, unsigned char uuid[16]);
 void vms_uuid_generate(unsigned char uuid[16]);
 
-/* true if @text can be written into XML as it is: valid UTF-8 without the
- * control characters XML 1.0 forbids. Otherwise sets VMSNAP_ERR_INVALID_ARG
- * naming @what. (The formatters replace such characters with U+FFFD.) */
-bool vms_xml_text_check(const char *what, const char *text, vmsnap_error **error);
-
 /* ------------------------------------------------------------------ */
-/* Shared by the parsers in src/conf only. libxml2's types stay opaque  */
-/* here so that no other layer needs libxml2's headers.                 */
+/* Shared with snapshot_conf.c only. libxml2's types stay opaque here   */
+/* so that no other layer needs libxml2's headers.                      */
 /* ------------------------------------------------------------------ */
-struct _xmlDoc;
 struct _xmlNode;
-
-/* Parse @xml safely: refuse more than VMS_XML_MAX_BYTES, any DOCTYPE or
- * entity declaration, network access; parser messages go into @error
- * (VMSNAP_ERR_XML, with the line), never to stderr. The root element must be
- * @root_name. Free the result with xmlFreeDoc(). */
-struct _xmlDoc *vms_xml_read(const char *xml, const char *root_name, vmsnap_error **error);
 
 /* Parse a <domain> (or <inactiveDomain>) element of an already parsed document. */
 vms_domain_def *vms_domain_def_parse_node(struct _xmlNode *node, vmsnap_error **error);
@@ -127,29 +109,5 @@ vms_domain_def *vms_domain_def_parse_node(struct _xmlNode *node, vmsnap_error **
 /* Append @def as element @element_name (e.g. "inactiveDomain"), @indent levels deep. */
 void vms_domain_def_format_element(GString *out, const vms_domain_def *def,
                                    const char *element_name, unsigned int indent);
-
-/* Escaped text / single-quoted attribute value, appended to @out. */
-void vms_xml_escape_text(GString *out, const char *text);
-void vms_xml_escape_attr(GString *out, const char *text);
-
-/* Element-level checks. Each sets VMSNAP_ERR_UNSUPPORTED (or XML) with the
- * line number and returns false. @allowed is a NULL-terminated list;
- * @supported is the sentence naming what is supported. */
-bool vms_xml_check_attrs(struct _xmlNode *node, const char *const *allowed, const char *supported,
-                         vmsnap_error **error);
-bool vms_xml_check_no_text(struct _xmlNode *node, vmsnap_error **error);
-void vms_xml_unsupported_element(struct _xmlNode *child, const char *supported,
-                                 vmsnap_error **error);
-/* The text of a leaf element (an element child is an error); never NULL on success. */
-char *vms_xml_leaf_text(struct _xmlNode *node, vmsnap_error **error);
-/* The line @node starts on, also past line 65535. */
-long vms_xml_line(struct _xmlNode *node);
-/* The element's name as written, with its prefix (for messages). */
-char *vms_xml_qname(struct _xmlNode *node);
-/* Append the element and its subtree as canonical XML (indent levels deep,
- * attributes in document order, blank text between elements dropped). Mixed
- * text and elements are refused. */
-bool vms_xml_preserve(GString *out, struct _xmlNode *node, unsigned int indent,
-                      vmsnap_error **error);
 
 #endif

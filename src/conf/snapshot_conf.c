@@ -8,6 +8,7 @@
 #include <libxml/tree.h>
 #include <string.h>
 
+#include "conf/xml.h"
 #include "util/error.h"
 #include "util/names.h"
 
@@ -188,12 +189,6 @@ vmsnap_snapshot_location vms_snapshot_def_location(const vms_snapshot_def *def)
 /* Parsing                                                             */
 /* ------------------------------------------------------------------ */
 
-static bool is_element(const xmlNode *node, const char *name)
-{
-    return node->type == XML_ELEMENT_NODE && !node->ns &&
-           strcmp((const char *)node->name, name) == 0;
-}
-
 static bool is_vmsnap_element(const xmlNode *node, const char *name)
 {
     return node->type == XML_ELEMENT_NODE && node->ns && node->ns->href &&
@@ -201,46 +196,7 @@ static bool is_vmsnap_element(const xmlNode *node, const char *name)
            strcmp((const char *)node->name, name) == 0;
 }
 
-static const char *attr(xmlNode *node, const char *name)
-{
-    xmlAttr *a = xmlHasNsProp(node, (const xmlChar *)name, NULL);
-    if (!a)
-        return NULL;
-    if (!a->children || !a->children->content)
-        return "";
-    return (const char *)a->children->content;
-}
-
 static const char *const no_attrs[] = {NULL};
-
-static bool once(xmlNode *child, xmlNode **slot, vmsnap_error **error)
-{
-    if (*slot) {
-        g_autofree char *qname = vms_xml_qname(child);
-        g_autofree char *pname = vms_xml_qname(child->parent);
-        vms_error_set(error, VMSNAP_ERR_XML,
-                      "line %ld: <%s> appears more than once in <%s> (first on line %ld); keep one",
-                      vms_xml_line(child), qname, pname, vms_xml_line(*slot));
-        return false;
-    }
-    *slot = child;
-    return true;
-}
-
-static char *plain_text(xmlNode *node, vmsnap_error **error)
-{
-    g_autofree char *qname = vms_xml_qname(node);
-    g_autofree char *supported = g_strdup_printf("<%s> takes no attributes", qname);
-    if (!vms_xml_check_attrs(node, no_attrs, supported, error))
-        return NULL;
-    return vms_xml_leaf_text(node, error);
-}
-
-static char *trimmed_text(xmlNode *node, vmsnap_error **error)
-{
-    char *text = plain_text(node, error);
-    return text ? g_strstrip(text) : NULL;
-}
 
 static void bad_value(xmlNode *node, const char *what, const char *value, const char *supported,
                       vmsnap_error **error)
@@ -251,6 +207,8 @@ static void bad_value(xmlNode *node, const char *what, const char *value, const 
                   vms_xml_line(node), what, v, qname, supported);
 }
 
+/* Like vms_xml_require_absolute(), but a long path is cut after 60 bytes
+ * with no "..." (snapshot messages have always done so). */
 static bool require_absolute(xmlNode *node, const char *what, const char *path,
                              vmsnap_error **error)
 {
@@ -265,16 +223,16 @@ static bool require_absolute(xmlNode *node, const char *what, const char *path,
 
 static bool parse_location(xmlNode *node, vms_snap_location *out, vmsnap_error **error)
 {
-    const char *value = attr(node, "snapshot");
+    const char *value = vms_xml_attr(node, "snapshot");
     if (!value) {
         *out = VMS_SNAP_LOCATION_DEFAULT;
         return true;
     }
     int loc = vms_snap_location_from_string(value);
     /* libvirt: memory is never 'manual' */
-    if (loc < 0 || (loc == VMS_SNAP_LOCATION_MANUAL && is_element(node, "memory"))) {
+    if (loc < 0 || (loc == VMS_SNAP_LOCATION_MANUAL && vms_xml_is_element(node, "memory"))) {
         bad_value(node, "snapshot mode", value,
-                  is_element(node, "memory")
+                  vms_xml_is_element(node, "memory")
                       ? "use snapshot='no', 'internal' or 'external'"
                       : "use snapshot='no', 'internal', 'external' or 'manual'",
                   error);
@@ -286,7 +244,7 @@ static bool parse_location(xmlNode *node, vms_snap_location *out, vmsnap_error *
 
 static bool parse_name(xmlNode *node, vms_snapshot_def *def, vmsnap_error **error)
 {
-    def->name = plain_text(node, error);
+    def->name = vms_xml_plain_text(node, error);
     return def->name && vms_name_validate("snapshot", def->name, error);
 }
 
@@ -299,11 +257,11 @@ static bool parse_parent(xmlNode *node, vms_snapshot_def *def, vmsnap_error **er
     for (xmlNode *c = node->children; c; c = c->next) {
         if (c->type != XML_ELEMENT_NODE)
             continue;
-        if (!is_element(c, "name")) {
+        if (!vms_xml_is_element(c, "name")) {
             vms_xml_unsupported_element(c, "vmsnap supports <name> in <parent>", error);
             return false;
         }
-        if (!once(c, &name, error) || !(def->parent = plain_text(c, error)))
+        if (!vms_xml_once(c, &name, error) || !(def->parent = vms_xml_plain_text(c, error)))
             return false;
     }
     if (!name) {
@@ -318,7 +276,7 @@ static bool parse_parent(xmlNode *node, vms_snapshot_def *def, vmsnap_error **er
 
 static bool parse_state(xmlNode *node, vms_snapshot_def *def, vmsnap_error **error)
 {
-    g_autofree char *text = trimmed_text(node, error);
+    g_autofree char *text = vms_xml_trimmed_text(node, error);
     if (!text)
         return false;
     int state = vms_snap_state_from_string(text);
@@ -335,7 +293,7 @@ static bool parse_state(xmlNode *node, vms_snapshot_def *def, vmsnap_error **err
 
 static bool parse_creation_time(xmlNode *node, vms_snapshot_def *def, vmsnap_error **error)
 {
-    g_autofree char *text = trimmed_text(node, error);
+    g_autofree char *text = vms_xml_trimmed_text(node, error);
     if (!text)
         return false;
     guint64 t = 0;
@@ -354,7 +312,7 @@ static bool parse_creation_time(xmlNode *node, vms_snapshot_def *def, vmsnap_err
 
 static bool parse_active(xmlNode *node, vms_snapshot_def *def, vmsnap_error **error)
 {
-    g_autofree char *text = trimmed_text(node, error);
+    g_autofree char *text = vms_xml_trimmed_text(node, error);
     if (!text)
         return false;
     if (strcmp(text, "0") != 0 && strcmp(text, "1") != 0) {
@@ -378,7 +336,7 @@ static bool parse_memory(xmlNode *node, vms_snapshot_def *def, vmsnap_error **er
             vms_xml_unsupported_element(c, "<memory> holds no elements", error);
             return false;
         }
-    const char *file = attr(node, "file");
+    const char *file = vms_xml_attr(node, "file");
     if (file && def->memory == VMS_SNAP_LOCATION_DEFAULT)
         def->memory = VMS_SNAP_LOCATION_EXTERNAL; /* a file implies external, as in libvirt */
     if (file && def->memory != VMS_SNAP_LOCATION_EXTERNAL) {
@@ -401,14 +359,14 @@ static bool parse_memory(xmlNode *node, vms_snapshot_def *def, vmsnap_error **er
 static bool parse_snapshot_disk_child(xmlNode *c, vms_snapshot_disk *disk, xmlNode **driver,
                                       xmlNode **source, vmsnap_error **error)
 {
-    if (is_element(c, "driver")) {
+    if (vms_xml_is_element(c, "driver")) {
         static const char *const attrs[] = {"type", NULL};
-        if (!once(c, driver, error) ||
+        if (!vms_xml_once(c, driver, error) ||
             !vms_xml_check_attrs(c, attrs, "vmsnap supports type='qcow2'|'raw' on <driver>",
                                  error) ||
             !vms_xml_check_no_text(c, error))
             return false;
-        const char *type = attr(c, "type");
+        const char *type = vms_xml_attr(c, "type");
         if (type) {
             int fmt = vms_disk_format_from_string(type);
             if (fmt < 0) {
@@ -419,9 +377,9 @@ static bool parse_snapshot_disk_child(xmlNode *c, vms_snapshot_disk *disk, xmlNo
         }
         return true;
     }
-    if (is_element(c, "source")) {
+    if (vms_xml_is_element(c, "source")) {
         static const char *const attrs[] = {"file", NULL};
-        if (!once(c, source, error) ||
+        if (!vms_xml_once(c, source, error) ||
             !vms_xml_check_attrs(c, attrs, "vmsnap supports file= on <source>", error) ||
             !vms_xml_check_no_text(c, error))
             return false;
@@ -430,7 +388,7 @@ static bool parse_snapshot_disk_child(xmlNode *c, vms_snapshot_disk *disk, xmlNo
                 vms_xml_unsupported_element(g, "<source> holds no elements", error);
                 return false;
             }
-        const char *file = attr(c, "file");
+        const char *file = vms_xml_attr(c, "file");
         if (!file) {
             vms_error_set(error, VMSNAP_ERR_XML, "line %ld: <source> needs file='/absolute/path'",
                           vms_xml_line(c));
@@ -454,7 +412,7 @@ static vms_snapshot_disk *parse_snapshot_disk(xmlNode *node, vmsnap_error **erro
         !vms_xml_check_no_text(node, error))
         return NULL;
     g_autoptr(vms_snapshot_disk) disk = g_new0(vms_snapshot_disk, 1);
-    const char *name = attr(node, "name");
+    const char *name = vms_xml_attr(node, "name");
     if (!name || !*name) {
         vms_error_set(error, VMSNAP_ERR_XML,
                       "line %ld: <disk> needs name= (the disk's target, e.g. name='vda')",
@@ -464,7 +422,7 @@ static vms_snapshot_disk *parse_snapshot_disk(xmlNode *node, vmsnap_error **erro
     disk->name = g_strdup(name);
     if (!parse_location(node, &disk->snapshot, error))
         return NULL;
-    const char *type = attr(node, "type");
+    const char *type = vms_xml_attr(node, "type");
     if (type && strcmp(type, "file") != 0) {
         bad_value(node, "disk type", type, "vmsnap writes snapshots to files: type='file'", error);
         return NULL;
@@ -498,7 +456,7 @@ static bool parse_disks(xmlNode *node, vms_snapshot_def *def, vmsnap_error **err
     for (xmlNode *c = node->children; c; c = c->next) {
         if (c->type != XML_ELEMENT_NODE)
             continue;
-        if (!is_element(c, "disk")) {
+        if (!vms_xml_is_element(c, "disk")) {
             vms_xml_unsupported_element(c, "vmsnap supports <disk> in <disks>", error);
             return false;
         }
@@ -527,7 +485,7 @@ static bool parse_disks(xmlNode *node, vms_snapshot_def *def, vmsnap_error **err
 
 static bool parse_compression(xmlNode *node, vms_snapshot_def *def, vmsnap_error **error)
 {
-    g_autofree char *text = trimmed_text(node, error);
+    g_autofree char *text = vms_xml_trimmed_text(node, error);
     if (!text)
         return false;
     int c = vms_mem_compression_from_string(text);
@@ -545,7 +503,7 @@ static bool parse_checksum(xmlNode *node, vms_snapshot_def *def, vmsnap_error **
     if (!vms_xml_check_attrs(
             node, attrs, "vmsnap supports type='" CHECKSUM_TYPE "' on <vmsnap:checksum>", error))
         return false;
-    const char *type = attr(node, "type");
+    const char *type = vms_xml_attr(node, "type");
     if (!type) {
         vms_error_set(error, VMSNAP_ERR_XML,
                       "line %ld: <vmsnap:checksum> needs type='" CHECKSUM_TYPE "'",
@@ -605,34 +563,35 @@ typedef struct {
 static bool parse_snapshot_child(xmlNode *c, vms_snapshot_def *def, snapshot_seen *seen,
                                  vmsnap_error **error)
 {
-    if (is_element(c, "name"))
-        return once(c, &seen->name, error) && parse_name(c, def, error);
-    if (is_element(c, "description"))
-        return once(c, &seen->description, error) &&
-               (def->description = plain_text(c, error)) != NULL;
-    if (is_element(c, "state"))
-        return once(c, &seen->state, error) && parse_state(c, def, error);
-    if (is_element(c, "parent"))
-        return once(c, &seen->parent, error) && parse_parent(c, def, error);
-    if (is_element(c, "creationTime"))
-        return once(c, &seen->creation_time, error) && parse_creation_time(c, def, error);
-    if (is_element(c, "memory"))
-        return once(c, &seen->memory, error) && parse_memory(c, def, error);
-    if (is_element(c, "disks"))
-        return once(c, &seen->disks, error) && parse_disks(c, def, error);
-    if (is_element(c, "domain"))
-        return once(c, &seen->domain, error) && parse_embedded_domain(c, &def->domain, error);
-    if (is_element(c, "inactiveDomain"))
-        return once(c, &seen->inactive_domain, error) &&
+    if (vms_xml_is_element(c, "name"))
+        return vms_xml_once(c, &seen->name, error) && parse_name(c, def, error);
+    if (vms_xml_is_element(c, "description"))
+        return vms_xml_once(c, &seen->description, error) &&
+               (def->description = vms_xml_plain_text(c, error)) != NULL;
+    if (vms_xml_is_element(c, "state"))
+        return vms_xml_once(c, &seen->state, error) && parse_state(c, def, error);
+    if (vms_xml_is_element(c, "parent"))
+        return vms_xml_once(c, &seen->parent, error) && parse_parent(c, def, error);
+    if (vms_xml_is_element(c, "creationTime"))
+        return vms_xml_once(c, &seen->creation_time, error) && parse_creation_time(c, def, error);
+    if (vms_xml_is_element(c, "memory"))
+        return vms_xml_once(c, &seen->memory, error) && parse_memory(c, def, error);
+    if (vms_xml_is_element(c, "disks"))
+        return vms_xml_once(c, &seen->disks, error) && parse_disks(c, def, error);
+    if (vms_xml_is_element(c, "domain"))
+        return vms_xml_once(c, &seen->domain, error) &&
+               parse_embedded_domain(c, &def->domain, error);
+    if (vms_xml_is_element(c, "inactiveDomain"))
+        return vms_xml_once(c, &seen->inactive_domain, error) &&
                parse_embedded_domain(c, &def->inactive_domain, error);
-    if (is_element(c, "cookie"))
-        return once(c, &seen->cookie, error) && parse_cookie(c, def, error);
-    if (is_element(c, "active"))
-        return once(c, &seen->active, error) && parse_active(c, def, error);
-    if (is_element(c, "compression"))
-        return once(c, &seen->compression, error) && parse_compression(c, def, error);
+    if (vms_xml_is_element(c, "cookie"))
+        return vms_xml_once(c, &seen->cookie, error) && parse_cookie(c, def, error);
+    if (vms_xml_is_element(c, "active"))
+        return vms_xml_once(c, &seen->active, error) && parse_active(c, def, error);
+    if (vms_xml_is_element(c, "compression"))
+        return vms_xml_once(c, &seen->compression, error) && parse_compression(c, def, error);
     if (is_vmsnap_element(c, "checksum"))
-        return once(c, &seen->checksum, error) && parse_checksum(c, def, error);
+        return vms_xml_once(c, &seen->checksum, error) && parse_checksum(c, def, error);
     vms_xml_unsupported_element(c, SNAPSHOT_SUPPORTED, error);
     return false;
 }
@@ -696,37 +655,20 @@ vms_snapshot_def *vms_snapshot_def_parse_string(const char *xml, vmsnap_error **
 /* Formatting                                                          */
 /* ------------------------------------------------------------------ */
 
-static void text_element(GString *out, const char *name, const char *text)
-{
-    if (!text)
-        return;
-    g_string_append_printf(out, "  <%s>", name);
-    vms_xml_escape_text(out, text);
-    g_string_append_printf(out, "</%s>\n", name);
-}
-
-static void attr_pair(GString *out, const char *name, const char *value)
-{
-    if (!value)
-        return;
-    g_string_append_printf(out, " %s='", name);
-    vms_xml_escape_attr(out, value);
-    g_string_append_c(out, '\'');
-}
-
 static void format_memory(GString *out, const vms_snapshot_def *def)
 {
     if (def->memory != VMS_SNAP_LOCATION_DEFAULT) {
         g_string_append(out, "  <memory");
-        attr_pair(out, "snapshot", vms_snap_location_to_string(def->memory));
-        attr_pair(out, "file", def->memory_file);
+        vms_xml_write_attr(out, "snapshot", vms_snap_location_to_string(def->memory));
+        vms_xml_write_attr(out, "file", def->memory_file);
         g_string_append(out, "/>\n");
     }
     if (def->compression != VMS_MEM_COMPRESSION_NONE)
-        text_element(out, "compression", vms_mem_compression_to_string(def->compression));
+        vms_xml_write_text_element(out, 1, "compression",
+                                   vms_mem_compression_to_string(def->compression));
     if (def->checksum_type && def->checksum_value) {
         g_string_append(out, "  <vmsnap:checksum xmlns:vmsnap='" VMS_SNAPSHOT_XMLNS "'");
-        attr_pair(out, "type", def->checksum_type);
+        vms_xml_write_attr(out, "type", def->checksum_type);
         g_string_append_c(out, '>');
         vms_xml_escape_text(out, def->checksum_value);
         g_string_append(out, "</vmsnap:checksum>\n");
@@ -743,8 +685,8 @@ static void format_disks(GString *out, const vms_snapshot_def *def)
         bool external = d->snapshot == VMS_SNAP_LOCATION_EXTERNAL;
         bool children = d->format != VMS_DISK_FORMAT_NONE || d->source_file;
         g_string_append(out, "    <disk");
-        attr_pair(out, "name", d->name);
-        attr_pair(out, "snapshot", vms_snap_location_to_string(d->snapshot));
+        vms_xml_write_attr(out, "name", d->name);
+        vms_xml_write_attr(out, "snapshot", vms_snap_location_to_string(d->snapshot));
         if (external)
             g_string_append(out, " type='file'");
         if (!children) {
@@ -754,12 +696,12 @@ static void format_disks(GString *out, const vms_snapshot_def *def)
         g_string_append(out, ">\n");
         if (d->format != VMS_DISK_FORMAT_NONE) {
             g_string_append(out, "      <driver");
-            attr_pair(out, "type", vms_disk_format_to_string(d->format));
+            vms_xml_write_attr(out, "type", vms_disk_format_to_string(d->format));
             g_string_append(out, "/>\n");
         }
         if (d->source_file) {
             g_string_append(out, "      <source");
-            attr_pair(out, "file", d->source_file);
+            vms_xml_write_attr(out, "file", d->source_file);
             g_string_append(out, "/>\n");
         }
         g_string_append(out, "    </disk>\n");
@@ -767,26 +709,13 @@ static void format_disks(GString *out, const vms_snapshot_def *def)
     g_string_append(out, "  </disks>\n");
 }
 
-/* The cookie is stored at level 0; it sits one level deep. */
-static void format_cookie(GString *out, const char *cookie)
-{
-    for (const char *p = cookie; p && *p;) {
-        const char *nl = strchr(p, '\n');
-        size_t n = nl ? (size_t)(nl - p) : strlen(p);
-        g_string_append(out, "  ");
-        g_string_append_len(out, p, (gssize)n);
-        g_string_append_c(out, '\n');
-        p = nl ? nl + 1 : p + n;
-    }
-}
-
 char *vms_snapshot_def_format(const vms_snapshot_def *def, unsigned int flags)
 {
     GString *out = g_string_new("<domainsnapshot>\n");
-    text_element(out, "name", def->name);
-    text_element(out, "description", def->description);
+    vms_xml_write_text_element(out, 1, "name", def->name);
+    vms_xml_write_text_element(out, 1, "description", def->description);
     if (def->state != VMSNAP_SNAPSHOT_STATE_NONE)
-        text_element(out, "state", vms_snap_state_to_string(def->state));
+        vms_xml_write_text_element(out, 1, "state", vms_snap_state_to_string(def->state));
     if (def->parent) {
         g_string_append(out, "  <parent>\n    <name>");
         vms_xml_escape_text(out, def->parent);
@@ -802,7 +731,7 @@ char *vms_snapshot_def_format(const vms_snapshot_def *def, unsigned int flags)
         if (def->inactive_domain)
             vms_domain_def_format_element(out, def->inactive_domain, "inactiveDomain", 1);
     }
-    format_cookie(out, def->cookie_xml);
+    vms_xml_append_reindented(out, def->cookie_xml, 1); /* stored at level 0 */
     if (def->has_active)
         g_string_append_printf(out, "  <active>%d</active>\n", def->active ? 1 : 0);
     if (strcmp(out->str, "<domainsnapshot>\n") == 0)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "conf/xl_config.h"
+#include "conf/xml.h"
 #include "core/domain_state.h"
 #include "util/error.h"
 #include "util/names.h"

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "conf/domain_conf.h"
+#include "conf/xml.h"
 #include "testutil.h"
 #include "util/error.h"
 

@@ -15,6 +15,7 @@
 
 #include "conf/domain_conf.h"
 #include "conf/snapshot_conf.h"
+#include "conf/xml.h"
 #include "testutil.h"
 #include "util/error.h"
 
