@@ -491,6 +491,7 @@ static void test_redefine_moves_and_xl(fixture *fx, gconstpointer data)
     const char *with_time = "name=\"t\"\ncreationtime=\"12345\"\nmemory=\"no\"\n";
     g_autofree char *xml2 = vmsnap_snapshot_config_to_xml(with_time, &warnings, 0, &err);
     vms_test_assert_no_error(err);
+    g_assert_nonnull(strstr(xml2, "<name>t</name>"));
     g_assert_cmpuint(g_strv_length(warnings), ==, 1);
     g_assert_cmpstr(warnings[0], ==,
                     "creationtime is set by vmsnap when the snapshot is taken; the value in the "

@@ -556,6 +556,7 @@ static void test_lock_released_when_holder_killed(void)
     close(fd);
     vmsnap_error *err = NULL;
     g_autoptr(vms_domain_lock) lock = vms_store_lock_domain(store, "d", true, false, &err);
+    g_assert_nonnull(lock);
     vms_test_assert_no_error(err);
     g_assert_nonnull(lock);
     for (int i = 0; i < 2; i++) {
@@ -630,6 +631,7 @@ static void test_tmp_files_cleaned(void)
     {
         /* A reader leaves them: it may not change anything. */
         g_autoptr(vms_domain_lock) lock = vms_store_lock_domain(store, "d", false, false, &err);
+        g_assert_nonnull(lock);
         vms_test_assert_no_error(err);
         assert_listing(store, "domains/d", ".tmp-Ab12Cd domain.xml lock snapshots");
     }
@@ -637,6 +639,7 @@ static void test_tmp_files_cleaned(void)
     g_assert_cmpstr(snaps, ==, "s1");
     {
         g_autoptr(vms_domain_lock) lock = vms_store_lock_domain(store, "d", true, false, &err);
+        g_assert_nonnull(lock);
         vms_test_assert_no_error(err);
     }
     assert_listing(store, "domains/d", "domain.xml lock snapshots");
@@ -841,6 +844,7 @@ static void test_remove_domain(void)
 
     {
         g_autoptr(vms_domain_lock) lock = vms_store_lock_domain(store, "d", true, false, &err);
+        g_assert_nonnull(lock);
         g_assert_false(vms_store_remove_domain(store, "d", &err));
         g_autofree char *msg = g_strdup_printf("'%s' still holds memory files (for example "
                                                "'a.vmstate'); delete the snapshots that own "
@@ -855,6 +859,7 @@ static void test_remove_domain(void)
     g_assert_cmpint(g_unlink(vmstate), ==, 0);
     {
         g_autoptr(vms_domain_lock) lock = vms_store_lock_domain(store, "d", true, false, &err);
+        g_assert_nonnull(lock);
         g_assert_true(vms_store_remove_domain(store, "d", &err));
         vms_test_assert_no_error(err);
     }

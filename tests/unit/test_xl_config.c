@@ -313,6 +313,7 @@ static void test_warnings(void)
     /* No creationtime, no warning. */
     g_autoptr(GPtrArray) none = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(vms_snapshot_def) def3 = parse_ok("name=\"x\"\n", none);
+    g_assert_cmpstr(def3->name, ==, "x");
     g_assert_cmpuint(none->len, ==, 0);
 
     /* A failed parse leaves the caller's warnings as they were. */
