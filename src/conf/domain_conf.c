@@ -425,7 +425,7 @@ static bool parse_os(xmlNode *os, vms_domain_def *def, vmsnap_error **error)
             const char *dev = vms_xml_attr(c, "dev");
             ok = vms_xml_once(c, &boot, error) &&
                  vms_xml_check_attrs(c, attrs, "vmsnap supports dev='hd' on <boot>", error) &&
-                 vms_xml_check_no_text(c, error);
+                 vms_xml_check_empty(c, error);
             if (ok && g_strcmp0(dev, "hd") != 0) {
                 if (dev)
                     bad_value(c, "dev", dev, "vmsnap boots from disks only: dev='hd'", error);
@@ -476,7 +476,7 @@ static bool parse_disk_child(xmlNode *c, vms_domain_disk *disk, xmlNode **seen,
             !vms_xml_check_attrs(c, attrs,
                                  "vmsnap supports name='qemu' and type='qcow2'|'raw' on <driver>",
                                  error) ||
-            !vms_xml_check_no_text(c, error))
+            !vms_xml_check_empty(c, error))
             return false;
         const char *name = vms_xml_attr(c, "name");
         if (name && strcmp(name, "qemu") != 0) {
@@ -499,7 +499,7 @@ static bool parse_disk_child(xmlNode *c, vms_domain_disk *disk, xmlNode **seen,
         static const char *const attrs[] = {"file", "index", NULL};
         if (!vms_xml_once(c, &seen[1], error) ||
             !vms_xml_check_attrs(c, attrs, "vmsnap supports file= on <source>", error) ||
-            !vms_xml_check_no_text(c, error))
+            !vms_xml_check_empty(c, error))
             return false;
         const char *file = vms_xml_attr(c, "file");
         if (!file) {
@@ -517,7 +517,7 @@ static bool parse_disk_child(xmlNode *c, vms_domain_disk *disk, xmlNode **seen,
         static const char *const attrs[] = {"dev", "bus", NULL};
         if (!vms_xml_once(c, &seen[2], error) ||
             !vms_xml_check_attrs(c, attrs, "vmsnap supports dev= and bus= on <target>", error) ||
-            !vms_xml_check_no_text(c, error))
+            !vms_xml_check_empty(c, error))
             return false;
         const char *dev = vms_xml_attr(c, "dev");
         if (!dev) {
@@ -548,7 +548,7 @@ static bool parse_disk_child(xmlNode *c, vms_domain_disk *disk, xmlNode **seen,
     if (vms_xml_is_element(c, "readonly")) {
         if (!vms_xml_once(c, &seen[3], error) ||
             !vms_xml_check_attrs(c, no_attrs, "<readonly/> takes no attributes", error) ||
-            !vms_xml_check_no_text(c, error))
+            !vms_xml_check_empty(c, error))
             return false;
         disk->readonly = true;
         return true;
@@ -625,7 +625,7 @@ static bool parse_serial(xmlNode *node, vms_domain_def *def, vmsnap_error **erro
             static const char *const sattrs[] = {"path", NULL};
             if (!vms_xml_once(c, &source, error) ||
                 !vms_xml_check_attrs(c, sattrs, "vmsnap supports path= on <source>", error) ||
-                !vms_xml_check_no_text(c, error))
+                !vms_xml_check_empty(c, error))
                 return false;
             /* A pty's path is the one libvirt got at run time: not configuration. */
             if (def->serial == VMS_SERIAL_FILE) {

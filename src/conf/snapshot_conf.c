@@ -329,13 +329,8 @@ static bool parse_memory(xmlNode *node, vms_snapshot_def *def, vmsnap_error **er
     static const char *const attrs[] = {"snapshot", "file", NULL};
     if (!vms_xml_check_attrs(node, attrs, "vmsnap supports snapshot= and file= on <memory>",
                              error) ||
-        !vms_xml_check_no_text(node, error) || !parse_location(node, &def->memory, error))
+        !vms_xml_check_empty(node, error) || !parse_location(node, &def->memory, error))
         return false;
-    for (xmlNode *c = node->children; c; c = c->next)
-        if (c->type == XML_ELEMENT_NODE) {
-            vms_xml_unsupported_element(c, "<memory> holds no elements", error);
-            return false;
-        }
     const char *file = vms_xml_attr(node, "file");
     if (file && def->memory == VMS_SNAP_LOCATION_DEFAULT)
         def->memory = VMS_SNAP_LOCATION_EXTERNAL; /* a file implies external, as in libvirt */
@@ -364,7 +359,7 @@ static bool parse_snapshot_disk_child(xmlNode *c, vms_snapshot_disk *disk, xmlNo
         if (!vms_xml_once(c, driver, error) ||
             !vms_xml_check_attrs(c, attrs, "vmsnap supports type='qcow2'|'raw' on <driver>",
                                  error) ||
-            !vms_xml_check_no_text(c, error))
+            !vms_xml_check_empty(c, error))
             return false;
         const char *type = vms_xml_attr(c, "type");
         if (type) {
@@ -381,13 +376,8 @@ static bool parse_snapshot_disk_child(xmlNode *c, vms_snapshot_disk *disk, xmlNo
         static const char *const attrs[] = {"file", NULL};
         if (!vms_xml_once(c, source, error) ||
             !vms_xml_check_attrs(c, attrs, "vmsnap supports file= on <source>", error) ||
-            !vms_xml_check_no_text(c, error))
+            !vms_xml_check_empty(c, error))
             return false;
-        for (xmlNode *g = c->children; g; g = g->next)
-            if (g->type == XML_ELEMENT_NODE) {
-                vms_xml_unsupported_element(g, "<source> holds no elements", error);
-                return false;
-            }
         const char *file = vms_xml_attr(c, "file");
         if (!file) {
             vms_error_set(error, VMSNAP_ERR_XML, "line %ld: <source> needs file='/absolute/path'",

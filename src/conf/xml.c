@@ -263,6 +263,21 @@ bool vms_xml_check_no_text(struct _xmlNode *node, vmsnap_error **error)
     return true;
 }
 
+bool vms_xml_check_empty(struct _xmlNode *node, vmsnap_error **error)
+{
+    if (!vms_xml_check_no_text(node, error))
+        return false;
+    for (xmlNode *c = node->children; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE)
+            continue;
+        g_autofree char *ename = vms_xml_qname(node);
+        g_autofree char *why = g_strdup_printf("<%s> holds no elements", ename);
+        vms_xml_unsupported_element(c, why, error);
+        return false;
+    }
+    return true;
+}
+
 void vms_xml_unsupported_element(struct _xmlNode *child, const char *supported,
                                  vmsnap_error **error)
 {

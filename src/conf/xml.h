@@ -54,6 +54,9 @@ char *vms_xml_shown(const char *text);
 bool vms_xml_check_attrs(struct _xmlNode *node, const char *const *allowed, const char *supported,
                          vmsnap_error **error);
 bool vms_xml_check_no_text(struct _xmlNode *node, vmsnap_error **error);
+/* Like vms_xml_check_no_text(), and refuse child elements too (for
+ * elements that carry only attributes). */
+bool vms_xml_check_empty(struct _xmlNode *node, vmsnap_error **error);
 void vms_xml_unsupported_element(struct _xmlNode *child, const char *supported,
                                  vmsnap_error **error);
 /* For an element that may appear once: remember @child in *@slot, or refuse
