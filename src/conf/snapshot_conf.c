@@ -207,20 +207,6 @@ static void bad_value(xmlNode *node, const char *what, const char *value, const 
                   vms_xml_line(node), what, v, qname, supported);
 }
 
-/* Like vms_xml_require_absolute(), but a long path is cut after 60 bytes
- * with no "..." (snapshot messages have always done so). */
-static bool require_absolute(xmlNode *node, const char *what, const char *path,
-                             vmsnap_error **error)
-{
-    if (path && path[0] == '/')
-        return true;
-    g_autofree char *v = g_utf8_make_valid(path ? path : "", path ? MIN(strlen(path), 60) : 0);
-    vms_error_set(error, VMSNAP_ERR_XML,
-                  "line %ld: %s '%s' is not an absolute path; give the full path starting with '/'",
-                  vms_xml_line(node), what, v);
-    return false;
-}
-
 static bool parse_location(xmlNode *node, vms_snap_location *out, vmsnap_error **error)
 {
     const char *value = vms_xml_attr(node, "snapshot");
@@ -344,7 +330,7 @@ static bool parse_memory(xmlNode *node, vms_snapshot_def *def, vmsnap_error **er
     /* External memory without a file is fine here: taking the snapshot picks
      * the default location; a redefinition (core) insists on a file. */
     if (def->memory == VMS_SNAP_LOCATION_EXTERNAL && file) {
-        if (!require_absolute(node, "memory file", file, error))
+        if (!vms_xml_require_absolute(node, "memory file", file, error))
             return false;
         def->memory_file = g_strdup(file);
     }
@@ -384,7 +370,7 @@ static bool parse_snapshot_disk_child(xmlNode *c, vms_snapshot_disk *disk, xmlNo
                           vms_xml_line(c));
             return false;
         }
-        if (!require_absolute(c, "snapshot disk file", file, error))
+        if (!vms_xml_require_absolute(c, "snapshot disk file", file, error))
             return false;
         disk->source_file = g_strdup(file);
         return true;
