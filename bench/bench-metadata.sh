@@ -37,7 +37,7 @@ stats() {
 
 echo "# vmsnap metadata benchmark"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), $(df -hT "$work" | awk 'NR==2 {print $2}') at $work"
-echo "vmsnap $("$vmsnap" --version 2>/dev/null || echo '?'), $reps runs each, times in ms (min / median / max)"
+echo "$("$vmsnap" --version 2>/dev/null || echo "vmsnap ?"), $reps runs each, times in ms (min / median / max)"
 echo
 printf '| %-10s | %-12s | %-22s | %-22s | %-22s | %-22s | %-22s |\n' snapshots "import (s)" "list --tree" "list --json" "list (table)" "snapshot-info" "snapshot-current"
 printf '|%s|%s|%s|%s|%s|%s|%s|\n' ------------ -------------- ------------------------ ------------------------ ------------------------ ------------------------ ------------------------
