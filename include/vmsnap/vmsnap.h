@@ -55,6 +55,9 @@ typedef enum {
     VMSNAP_ERR_IO,               /* reading or writing the state directory failed */
     VMSNAP_ERR_CORRUPT,          /* state on disk that vmsnap cannot read */
     VMSNAP_ERR_BUSY,             /* another process holds what is needed */
+    VMSNAP_ERR_QEMU,             /* QEMU failed, refused, died or did not answer (Since: 0.2) */
+    VMSNAP_ERR_QEMU_IMG,         /* qemu-img failed (Since: 0.2) */
+    VMSNAP_ERR_INVALID_STATE,    /* not possible in the domain's run state (Since: 0.2) */
 } vmsnap_error_code;
 
 /** Since: 0.1 */

@@ -104,6 +104,9 @@ const char *vmsnap_error_code_to_string(vmsnap_error_code code)
         [VMSNAP_ERR_IO] = "io",
         [VMSNAP_ERR_CORRUPT] = "corrupt",
         [VMSNAP_ERR_BUSY] = "busy",
+        [VMSNAP_ERR_QEMU] = "qemu",
+        [VMSNAP_ERR_QEMU_IMG] = "qemu-img",
+        [VMSNAP_ERR_INVALID_STATE] = "invalid-state",
     };
     if ((size_t)code < G_N_ELEMENTS(names) && names[code])
         return names[code];

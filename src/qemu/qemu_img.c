@@ -1,0 +1,1 @@
+/* qemu_img.c: being written (see the header). */

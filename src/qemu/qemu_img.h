@@ -1,0 +1,44 @@
+/*
+ * qemu_img.h: running qemu-img, the reference implementation for editing
+ * images that no QEMU has open. One runner captures the exit status,
+ * stdout and stderr of every call; failures become VMSNAP_ERR_QEMU_IMG with
+ * qemu-img's own message kept. Callers must hold the domain's lock and must
+ * not call these on an image a running QEMU has open for writing (qemu-img
+ * refuses too, through QEMU's image locks, and that refusal is reported).
+ */
+#ifndef VMS_QEMU_QEMU_IMG_H
+#define VMS_QEMU_QEMU_IMG_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <vmsnap/vmsnap.h>
+
+/* Run `qemu-img ARGS...` (@argv without the program name, NULL-terminated).
+ * Returns stdout on exit status 0. @timeout_ms 0: no deadline. */
+char *vms_qemu_img_run(const char *const *argv, int timeout_ms, vmsnap_error **error);
+
+/* create -f FORMAT [-b BACKING -F BACKING_FORMAT] FILE [SIZE]; new files are
+ * created 0600. @size_bytes 0 with a backing file: the backing file's size. */
+bool vms_qemu_img_create(const char *file, const char *format, uint64_t size_bytes,
+                         const char *backing, const char *backing_format, vmsnap_error **error);
+
+/* info --output=json [--backing-chain] FILE: the JSON text. */
+char *vms_qemu_img_info_json(const char *file, bool backing_chain, vmsnap_error **error);
+
+/* snapshot -c / -a / -d NAME FILE; snapshot -l FILE as NULL-terminated names. */
+bool vms_qemu_img_snapshot_create(const char *file, const char *name, vmsnap_error **error);
+bool vms_qemu_img_snapshot_apply(const char *file, const char *name, vmsnap_error **error);
+bool vms_qemu_img_snapshot_delete(const char *file, const char *name, vmsnap_error **error);
+char **vms_qemu_img_snapshot_list(const char *file, vmsnap_error **error);
+
+/* commit FILE (into its backing file); rebase -u|-b. */
+bool vms_qemu_img_commit(const char *file, vmsnap_error **error);
+bool vms_qemu_img_rebase(const char *file, const char *backing, const char *backing_format,
+                         bool unsafe, vmsnap_error **error);
+
+/* check FILE: true when clean; a corrupt image is VMSNAP_ERR_CORRUPT with
+ * qemu-img's report. */
+bool vms_qemu_img_check(const char *file, vmsnap_error **error);
+
+#endif

@@ -1,0 +1,1 @@
+/* qemu_process.c: being written (see the header). */

@@ -1,0 +1,1 @@
+/* qmp.c: being written (see the header). */

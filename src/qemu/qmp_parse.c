@@ -1,0 +1,1 @@
+/* qmp_parse.c: being written (see the header). */

@@ -1,0 +1,1 @@
+/* subprocess.c: being written (see subprocess.h). */
