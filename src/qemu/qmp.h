@@ -40,6 +40,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(vms_qmp, vms_qmp_free)
 /* QEMU's version from the greeting, e.g. "7.2.22". Borrowed. */
 const char *vms_qmp_qemu_version(const vms_qmp *qmp);
 
+/* The QMP error class ("GenericError", "CommandNotFound", "DeviceNotFound")
+ * of the last command if QEMU refused it, else NULL. Borrowed; valid until
+ * the next command. */
+const char *vms_qmp_last_error_class(const vms_qmp *qmp);
+
 /* Run @command with @args_json (a JSON object as text, or NULL). On success
  * returns the "return" value as compact JSON text ("{}" for an empty
  * object). A QEMU error reply becomes VMSNAP_ERR_QEMU with QEMU's class and
@@ -57,21 +62,36 @@ char *vms_qmp_command_with_fd(vms_qmp *qmp, const char *command, const char *arg
  * starts with "Error:" becomes VMSNAP_ERR_QEMU. Returns the text. */
 char *vms_qmp_hmp(vms_qmp *qmp, const char *command_line, int timeout_ms, vmsnap_error **error);
 
-/* Wait for the next event named @name (NULL: any), removing it and every
- * earlier event of that name from the queue; other events stay queued in
- * order. Returns NULL with VMSNAP_ERR_QEMU on deadline or disconnect. */
+/* The oldest event named @name (NULL: any) — from the queue if one is
+ * there, else the first to arrive within @timeout_ms — removed from the
+ * queue; events of other names stay queued in their order, including those
+ * arriving while waiting. Returns NULL with VMSNAP_ERR_QEMU on deadline
+ * ("QEMU sent no 'STOP' event within N ms") or disconnect. */
 vms_qmp_event *vms_qmp_wait_event(vms_qmp *qmp, const char *name, int timeout_ms,
                                   vmsnap_error **error);
 
 /* Take the oldest queued event without waiting; NULL if none. */
 vms_qmp_event *vms_qmp_next_event(vms_qmp *qmp);
 
-/* Helpers for reading returned JSON text without json-c in the caller. */
+/* Timeouts are in milliseconds; 0 or less means "do not wait". After QEMU
+ * closes the socket or sends a malformed message the connection is unusable:
+ * every later call fails with that first error. A reply that arrives after
+ * its command timed out is recognised by its id and dropped. */
+
+/* Helpers for reading returned JSON text without json-c in the caller.
+ * Keys are dotted paths; a part made of digits indexes an array
+ * ("0.inserted.node-name" in query-block's return); NULL or "" is the whole
+ * value. Invalid JSON reads as absent. */
 /* The string member @key of the JSON object @json (dotted paths allowed:
  * "status", "qemu.major"); NULL if absent or not a string/number. */
 char *vms_qmp_json_get_string(const char *json, const char *key);
 bool vms_qmp_json_get_int(const char *json, const char *key, int64_t *value);
 bool vms_qmp_json_get_bool(const char *json, const char *key, bool *value);
+
+/* The member at @key as compact JSON text (any type); NULL if absent. */
+char *vms_qmp_json_get_json(const char *json, const char *key);
+/* The length of the array at @key; false if absent or not an array. */
+bool vms_qmp_json_get_length(const char *json, const char *key, size_t *length);
 
 /* Quote @text as a JSON string literal (for building args_json). */
 char *vms_qmp_json_quote(const char *text);
