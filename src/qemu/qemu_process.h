@@ -60,8 +60,11 @@ char **vms_qemu_build_argv(const vms_qemu_config *config, const vms_qemu_paths *
                            vmsnap_error **error);
 
 /* Launch QEMU and wait (up to @timeout_ms) until it has daemonized and its
- * QMP socket accepts connections. Returns the pid. On failure nothing is left
- * running, and the error message ends with the last lines of qemu.log. */
+ * QMP socket accepts connections. Returns the pid, 0 on failure; then nothing is left
+ * running, and the error message ends with the last lines of qemu.log
+ * (VMSNAP_ERR_QEMU: "QEMU failed to start: <lines>"). The run directory must
+ * exist; serial.log is truncated, qemu.log appended to (both 0600). A QEMU
+ * still running for @paths is VMSNAP_ERR_INVALID_STATE. */
 pid_t vms_qemu_launch(const vms_qemu_config *config, const vms_qemu_paths *paths, int timeout_ms,
                       vmsnap_error **error);
 
@@ -80,7 +83,19 @@ bool vms_qemu_wait_exit(pid_t pid, int timeout_ms);
 /* The last @max_lines lines of qemu.log, or "" if there is none. */
 char *vms_qemu_log_tail(const vms_qemu_paths *paths, unsigned int max_lines);
 
-/* Remove the pid file and socket left by a QEMU that is gone. */
+/* Remove the pid file and socket left by a QEMU that is gone (nothing is
+ * removed while the QEMU of @paths still runs). */
 void vms_qemu_cleanup_run_dir(const vms_qemu_paths *paths);
+
+/* The node name of the file (protocol) node under format node @node_name:
+ * "vms-vda" -> "vms-file-vda", any other "x" -> "file-x". Newly allocated. */
+char *vms_qemu_file_node_name(const char *node_name);
+
+/* Connect a SOCK_STREAM socket (close-on-exec) to the UNIX socket @path,
+ * also when @path is longer than sun_path's 108 bytes (it is then reached
+ * through /proc/self/fd/N/ of its directory). Returns the fd or -1
+ * (VMSNAP_ERR_QEMU). QEMU binds qmp.sock by a relative name, so deep run
+ * directories work; clients should connect through this. */
+int vms_qemu_unix_connect(const char *path, vmsnap_error **error);
 
 #endif
