@@ -596,11 +596,17 @@ static GArray *find_by_pid_file(const vms_qemu_paths *paths)
     return pids;
 }
 
+/* After a failed start. Scanned again while something was found: a QEMU
+ * killed mid-daemonize may have forked its daemon just after a scan. */
 static void kill_leftovers(const vms_qemu_paths *paths)
 {
-    g_autoptr(GArray) pids = find_by_pid_file(paths);
-    for (guint i = 0; i < pids->len; i++)
-        vms_qemu_terminate(g_array_index(pids, pid_t, i), 0, NULL);
+    for (int round = 0; round < 3; round++) {
+        g_autoptr(GArray) pids = find_by_pid_file(paths);
+        if (pids->len == 0)
+            break;
+        for (guint i = 0; i < pids->len; i++)
+            vms_qemu_terminate(g_array_index(pids, pid_t, i), 0, NULL);
+    }
     unlink_quietly(paths->pid_file);
     unlink_quietly(paths->qmp_socket);
 }

@@ -237,6 +237,24 @@ static void test_launch_missing_disk(void)
     g_assert_false(g_file_test(paths->pid_file, G_FILE_TEST_EXISTS));
 }
 
+/* A deadline too short for QEMU to come up: an error, and no QEMU left. */
+static void test_launch_deadline(void)
+{
+    require_program("qemu-system-x86_64");
+    g_autofree char *tmp = vms_test_make_tmpdir();
+    g_autoptr(vms_qemu_paths) paths = make_run_dir(tmp);
+    g_auto(vms_qemu_config) config;
+    config_base(&config);
+    vmsnap_error *err = NULL;
+    g_assert_cmpint(vms_qemu_launch(&config, paths, 1, &err), ==, 0);
+    const char *msg = vmsnap_error_get_message(err);
+    if (!g_str_has_prefix(msg, "QEMU did not start in time"))
+        g_error("unexpected error: %s", msg);
+    vms_test_assert_error(err, VMSNAP_ERR_QEMU);
+    g_assert_cmpint(vms_qemu_find(paths), ==, 0);
+    g_assert_cmpuint(count_processes_naming(paths->pid_file), ==, 0);
+}
+
 /* A QEMU binary that cannot run at all. */
 static void test_launch_missing_binary(void)
 {
@@ -336,6 +354,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qemu-process/launch-with-awkward-disks", test_launch_with_awkward_disks);
     g_test_add_func("/qemu-process/launch-long-run-dir", test_launch_long_run_dir);
     g_test_add_func("/qemu-process/launch-missing-disk", test_launch_missing_disk);
+    g_test_add_func("/qemu-process/launch-deadline", test_launch_deadline);
     g_test_add_func("/qemu-process/launch-missing-binary", test_launch_missing_binary);
     g_test_add_func("/qemu-process/find-stale-pid", test_find_stale_pid);
     g_test_add_func("/qemu-process/terminate-escalates", test_terminate_escalates);
