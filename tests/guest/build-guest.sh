@@ -96,21 +96,32 @@ fi
 apt_opts=(-q)
 [[ $(id -u) -ne 0 ]] || apt_opts+=(-o APT::Sandbox::User=root)
 
-# fetch PACKAGE VERSION: path of the .deb in the cache, downloading it if needed.
+# download PACKAGE VERSION: apt-get download into the cache, fetching the
+# package lists first if apt has none.
+download() {
+    echo "build-guest: downloading $1 $2" >&2
+    (cd "$debs" && apt-get download "${apt_opts[@]}" "$1=$2" >&2) && return 0
+    update_lists_once || die "apt-get download $1=$2 failed"
+    (cd "$debs" && apt-get download "${apt_opts[@]}" "$1=$2" >&2) ||
+        die "apt-get download $1=$2 failed"
+}
+
+# fetch PACKAGE VERSION: path of the .deb in the cache, downloading it if it
+# is missing or does not match apt's SHA256 (e.g. a download was interrupted).
 fetch() {
-    local pkg=$1 version=$2 deb
+    local pkg=$1 version=$2 deb sha
     mkdir -p "$debs"
     # apt-get download names files PKG_VERSION_ARCH.deb with ':' escaped as %3a.
     deb=$debs/${pkg}_${version//:/%3a}_amd64.deb
-    if [[ ! -f $deb ]]; then
-        echo "build-guest: downloading $pkg $version" >&2
-        if ! (cd "$debs" && apt-get download "${apt_opts[@]}" "$pkg=$version" >&2); then
-            update_lists_once || die "apt-get download $pkg=$version failed"
-            (cd "$debs" && apt-get download "${apt_opts[@]}" "$pkg=$version" >&2) ||
-                die "apt-get download $pkg=$version failed"
-        fi
+    sha=$(apt-cache show "$pkg=$version" 2>/dev/null | sed -n 's/^SHA256: //p' | head -n 1)
+    [[ -n $sha ]] || die "apt has no record of $pkg $version"
+    if [[ ! -f $deb || $(sha256sum <"$deb" | cut -d' ' -f1) != "$sha" ]]; then
+        rm -f "$deb"
+        download "$pkg" "$version"
     fi
     [[ -f $deb ]] || die "apt-get download $pkg=$version did not produce $deb"
+    [[ $(sha256sum <"$deb" | cut -d' ' -f1) == "$sha" ]] ||
+        die "$deb does not match apt's SHA256 $sha"
     echo "$deb"
 }
 
