@@ -127,6 +127,14 @@ static bool check_usable(vms_qmp *qmp, vmsnap_error **error)
 
 /* --- reading messages -------------------------------------------------- */
 
+static void set_oversized(vms_qmp *qmp, vmsnap_error **error)
+{
+    g_autofree char *text =
+        g_strdup_printf("QEMU sent a malformed QMP message: a line longer than %d bytes (16 MiB)",
+                        VMS_QMP_MAX_MESSAGE);
+    set_broken(qmp, error, text);
+}
+
 typedef enum { READ_OK, READ_TIMEOUT, READ_FAILED } read_status;
 
 /* Parse the first complete line of the input buffer, if there is one. */
@@ -137,17 +145,20 @@ static read_status take_line(vms_qmp *qmp, vms_qmp_msg **msg, vmsnap_error **err
     if (!nl) {
         qmp->scanned = qmp->in->len;
         if (qmp->in->len > VMS_QMP_MAX_MESSAGE) {
-            g_autofree char *text = g_strdup_printf(
-                "QEMU sent a malformed QMP message: a line longer than %d bytes (16 MiB)",
-                VMS_QMP_MAX_MESSAGE);
-            set_broken(qmp, error, text);
+            set_oversized(qmp, error);
             return READ_FAILED;
         }
         return READ_TIMEOUT;
     }
     size_t len = (size_t)(nl - qmp->in->str);
+    if (len > VMS_QMP_MAX_MESSAGE) {
+        set_oversized(qmp, error);
+        return READ_FAILED;
+    }
+    /* QEMU ends lines with CR LF; the CR is not part of the message. */
+    size_t msg_len = len > 0 && qmp->in->str[len - 1] == '\r' ? len - 1 : len;
     vmsnap_error *err = NULL;
-    *msg = vms_qmp_msg_parse(qmp->in->str, len, &err);
+    *msg = vms_qmp_msg_parse(qmp->in->str, msg_len, &err);
     g_string_erase(qmp->in, 0, (gssize)len + 1);
     qmp->scanned = 0;
     if (!*msg) {

@@ -7,6 +7,7 @@
 #include "qemu/qmp_parse.h"
 
 #include <json-c/json.h>
+#include <math.h>
 #include <string.h>
 
 #include "util/error.h"
@@ -97,6 +98,32 @@ static bool only_whitespace(const char *text, size_t len)
     return true;
 }
 
+/* json-c reads NaN and Infinity even in strict mode; RFC 8259 has neither.
+ * The depth limit bounds the recursion. */
+static bool all_finite(struct json_object *obj)
+{
+    switch (json_object_get_type(obj)) {
+    case json_type_double:
+        return isfinite(json_object_get_double(obj));
+    case json_type_array:
+        for (size_t i = 0; i < json_object_array_length(obj); i++)
+            if (!all_finite(json_object_array_get_idx(obj, i)))
+                return false;
+        return true;
+    case json_type_object: {
+        json_object_object_foreach(obj, key, value)
+        {
+            (void)key;
+            if (!all_finite(value))
+                return false;
+        }
+        return true;
+    }
+    default:
+        return true;
+    }
+}
+
 struct json_object *vms_qmp_json_parse(const char *text, size_t len, bool from_qemu,
                                        vmsnap_error **error)
 {
@@ -130,11 +157,16 @@ struct json_object *vms_qmp_json_parse(const char *text, size_t len, bool from_q
     size_t end = json_tokener_get_parse_end(tok);
     json_tokener_free(tok);
 
-    if (jerr == json_tokener_success && end >= len)
-        return obj;
-    json_object_put(obj);
     g_autofree char *what = NULL;
-    if (jerr == json_tokener_error_depth)
+    if (jerr == json_tokener_success && end >= len) {
+        if (all_finite(obj))
+            return obj;
+        what = g_strdup("NaN or Infinity, which JSON does not have");
+    }
+    json_object_put(obj);
+    if (what)
+        ; /* set above */
+    else if (jerr == json_tokener_error_depth)
         what = g_strdup_printf("JSON nested deeper than %d levels", VMS_QMP_MAX_DEPTH);
     else if (jerr == json_tokener_success)
         what = g_strdup_printf("text after the JSON value at byte %zu", end);

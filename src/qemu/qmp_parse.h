@@ -2,7 +2,9 @@
  * qmp_parse.h: the parser of one QMP message, QEMU's untrusted output.
  *
  * Pure: bytes in, a plain C struct out; no I/O. JSON is read with a nesting
- * limit and a size limit, strictly (RFC 8259, valid UTF-8), and the message
+ * limit and a size limit, in json-c's strict mode (valid UTF-8, no trailing
+ * commas or comments, no NaN or Infinity; it does still read single-quoted
+ * strings, which QEMU never sends), and the message
  * must have one of the four shapes QEMU sends: a greeting, a command's
  * return, a command's error, or an event. Anything else is VMSNAP_ERR_QEMU
  * "QEMU sent a malformed QMP message: ...". The fuzz target
