@@ -338,7 +338,9 @@ static void test_session(void)
     g_autofree char *cont = command_ok(qmp, "cont", NULL);
     g_assert_cmpstr(cont, ==, "{}");
     g_autofree char *running = command_ok(qmp, "query-status", NULL);
+    g_assert_cmpstr(running, ==, "{\"status\":\"running\",\"singlestep\":false,\"running\":true}");
     g_autofree char *stop = command_ok(qmp, "stop", NULL);
+    g_assert_cmpstr(stop, ==, "{}");
     g_autofree char *paused = command_ok(qmp, "query-status", NULL);
     g_autofree char *paused_state = vms_qmp_json_get_string(paused, "status");
     g_assert_cmpstr(paused_state, ==, "paused");
@@ -662,7 +664,7 @@ static void test_malformed_replies(void)
     check_bad_reply("{\"return\": \"\xff\"}",
                     "QEMU sent a malformed QMP message: invalid JSON at byte 12 (invalid utf-8 "
                     "string): {\"return\": \"\\xff\"}");
-    check_bad_reply(GREETING + 2, "QEMU sent a malformed QMP message: a greeting in the middle of "
+    check_bad_reply(&GREETING[2], "QEMU sent a malformed QMP message: a greeting in the middle of "
                                   "the session");
 }
 
