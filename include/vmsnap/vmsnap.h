@@ -208,6 +208,88 @@ unsigned int vmsnap_domain_get_vcpus(const vmsnap_domain *dom);
 /** Since: 0.1. The connection the domain belongs to; borrowed. */
 vmsnap_conn *vmsnap_domain_get_conn(const vmsnap_domain *dom);
 
+/* ------------------------------------------------------------------ */
+/* Running domains                                                     */
+/* ------------------------------------------------------------------ */
+
+/**
+ * vmsnap_domain_state: whether a domain's QEMU runs, as vmsnap finds it.
+ * Since: 0.2
+ */
+typedef enum {
+    VMSNAP_DOMAIN_STATE_SHUTOFF = 0, /* no QEMU */
+    VMSNAP_DOMAIN_STATE_RUNNING,     /* QEMU runs the guest */
+    VMSNAP_DOMAIN_STATE_PAUSED,      /* QEMU runs with the CPUs stopped */
+    VMSNAP_DOMAIN_STATE_CRASHED,     /* QEMU ended without a shutdown (killed, crashed) */
+} vmsnap_domain_state;
+
+/** Since: 0.2. "shut off", "running", "paused", "crashed". Never NULL. */
+const char *vmsnap_domain_state_to_string(vmsnap_domain_state state);
+
+/**
+ * vmsnap_domain_get_state: find out whether the domain runs. Never waits
+ * long: a QEMU that does not answer within seconds is an error
+ * (VMSNAP_ERR_QEMU), not a hang.
+ * @detail: if not NULL, receives a sentence explaining the state when there
+ * is more to say (for CRASHED: what was found and the last lines of QEMU's
+ * log), or NULL; free with vmsnap_string_free().
+ * @flags: 0.
+ * Since: 0.2
+ */
+int vmsnap_domain_get_state(vmsnap_domain *dom, vmsnap_domain_state *state, char **detail,
+                            unsigned int flags, vmsnap_error **error);
+
+/**
+ * vmsnap_domain_start_flags: flags for vmsnap_domain_start().
+ * Since: 0.2
+ */
+typedef enum {
+    /* Start with the CPUs stopped; vmsnap_domain_resume() runs them. */
+    VMSNAP_DOMAIN_START_PAUSED = 1u << 0,
+} vmsnap_domain_start_flags;
+
+/**
+ * vmsnap_domain_start: start the domain's QEMU from the disks' active layers
+ * (the most recently used state, never a base image under them). Returns
+ * once QEMU answers on its QMP socket. Errors: VMSNAP_ERR_INVALID_STATE if it
+ * runs already; VMSNAP_ERR_IO for a missing disk, kernel or initrd;
+ * VMSNAP_ERR_QEMU with the end of QEMU's log if QEMU fails.
+ * Since: 0.2
+ */
+int vmsnap_domain_start(vmsnap_domain *dom, unsigned int flags, vmsnap_error **error);
+
+/**
+ * vmsnap_domain_shutdown: press the guest's ACPI power button and wait up to
+ * @timeout_seconds for QEMU to exit (0: do not wait). A guest still running
+ * after the timeout is VMSNAP_ERR_QEMU, saying so; it keeps running.
+ * @flags: 0.
+ * Since: 0.2
+ */
+int vmsnap_domain_shutdown(vmsnap_domain *dom, unsigned int timeout_seconds, unsigned int flags,
+                           vmsnap_error **error);
+
+/**
+ * vmsnap_domain_destroy: stop QEMU at once (what the guest did not write is
+ * lost, as when power is cut). A crashed domain's leftovers are cleaned up.
+ * @flags: 0.
+ * Since: 0.2
+ */
+int vmsnap_domain_destroy(vmsnap_domain *dom, unsigned int flags, vmsnap_error **error);
+
+/** vmsnap_domain_suspend: stop the guest's CPUs. @flags: 0. Since: 0.2 */
+int vmsnap_domain_suspend(vmsnap_domain *dom, unsigned int flags, vmsnap_error **error);
+
+/** vmsnap_domain_resume: run a paused guest's CPUs. @flags: 0. Since: 0.2 */
+int vmsnap_domain_resume(vmsnap_domain *dom, unsigned int flags, vmsnap_error **error);
+
+/**
+ * vmsnap_domain_get_serial_log: what the guest has written to its serial
+ * port since it was last started (the last 16 MiB at most); "" if nothing.
+ * @flags: 0.
+ * Since: 0.2
+ */
+char *vmsnap_domain_get_serial_log(vmsnap_domain *dom, unsigned int flags, vmsnap_error **error);
+
 /** Since: 0.1 */
 vmsnap_domain *vmsnap_domain_ref(vmsnap_domain *dom);
 /** Since: 0.1. NULL is allowed. */

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "core/domain_lifecycle.h"
 #include "core/domain_state.h"
 #include "util/error.h"
 
@@ -101,6 +102,15 @@ bool vms_domain_undefine(vms_store *store, const char *name, bool with_snapshots
         vms_domain_state_load(store, name, VMS_LOAD_EXCLUSIVE, error);
     if (!state)
         return false;
+    g_auto(vms_run_status) status = {0};
+    if (!vms_domain_get_run_status_locked(store, name, &status, error))
+        return false;
+    if (status.state == VMSNAP_DOMAIN_STATE_RUNNING || status.state == VMSNAP_DOMAIN_STATE_PAUSED) {
+        vms_error_set(error, VMSNAP_ERR_INVALID_STATE,
+                      "domain '%s' is running; shut it down or destroy it before undefining it",
+                      name);
+        return false;
+    }
     g_auto(GStrv) snaps = vms_store_list_snapshots(store, name, error);
     if (!snaps)
         return false;
@@ -112,5 +122,6 @@ bool vms_domain_undefine(vms_store *store, const char *name, bool with_snapshots
                       name, count, count == 1 ? "" : "s");
         return false;
     }
-    return vms_store_remove_domain(store, name, error);
+    return vms_store_remove_run_dir(store, name, error) &&
+           vms_store_remove_domain(store, name, error);
 }

@@ -39,6 +39,7 @@ typedef struct {
 } vms_qemu_config;
 
 void vms_qemu_config_clear(vms_qemu_config *config);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(vms_qemu_config, vms_qemu_config_clear)
 
 typedef struct {
     char *run_dir; /* absolute */

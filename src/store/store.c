@@ -33,6 +33,7 @@ struct vms_store {
     char *root;
     int root_fd;
     int domains_fd;
+    int run_fd;
 };
 
 struct vms_domain_lock {
@@ -140,6 +141,7 @@ vms_store *vms_store_open(const char *root, vmsnap_error **error)
     store->root = g_steal_pointer(&abs);
     store->root_fd = g_steal_fd(&root_fd);
     store->domains_fd = g_steal_fd(&domains_fd);
+    store->run_fd = g_steal_fd(&run_fd);
     return store;
 }
 
@@ -149,6 +151,7 @@ void vms_store_free(vms_store *store)
         return;
     vms_file_close(&store->root_fd);
     vms_file_close(&store->domains_fd);
+    vms_file_close(&store->run_fd);
     g_free(store->root);
     g_free(store);
 }
@@ -156,6 +159,27 @@ void vms_store_free(vms_store *store)
 const char *vms_store_root(const vms_store *store)
 {
     return store->root;
+}
+
+char *vms_store_run_dir(vms_store *store, const char *dom, bool create, vmsnap_error **error)
+{
+    if (!vms_name_validate("domain", dom, error))
+        return NULL;
+    char *path = g_build_filename(store->root, RUN_DIR, dom, NULL);
+    if (create) {
+        g_auto(vms_fd) fd = vms_file_make_dir_at(store->run_fd, dom, path, DIR_MODE, error);
+        if (fd < 0)
+            g_clear_pointer(&path, g_free);
+    }
+    return path;
+}
+
+bool vms_store_remove_run_dir(vms_store *store, const char *dom, vmsnap_error **error)
+{
+    if (!vms_name_validate("domain", dom, error))
+        return false;
+    g_autofree char *path = g_build_filename(store->root, RUN_DIR, dom, NULL);
+    return vms_file_remove_tree_at(store->run_fd, dom, path, error);
 }
 
 /* --- paths and directories ---------------------------------------------- */

@@ -38,6 +38,13 @@ void vms_store_free(vms_store *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(vms_store, vms_store_free)
 const char *vms_store_root(const vms_store *store);
 
+/* The absolute path of run/<dom>/, where a running domain's QEMU keeps its
+ * socket, pid file and logs; with @create, made (0700, never through a
+ * symlink) if missing. Callers hold the domain's lock. */
+char *vms_store_run_dir(vms_store *store, const char *dom, bool create, vmsnap_error **error);
+/* Remove run/<dom>/ and what is in it; absent is fine. */
+bool vms_store_remove_run_dir(vms_store *store, const char *dom, vmsnap_error **error);
+
 /* --- locking ------------------------------------------------------------ */
 
 /* Take the domain's lock (flock on domains/<dom>/lock), waiting for other

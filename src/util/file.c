@@ -362,3 +362,38 @@ bool vms_file_remove_temporaries_at(int dirfd, const char *path, vmsnap_error **
     }
     return !removed || vms_file_fsync_dir(dirfd, path, error);
 }
+
+char *vms_file_read_tail(const char *path, size_t max, vmsnap_error **error)
+{
+    g_auto(vms_fd) fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return g_strdup("");
+        vms_error_set_errno(error, VMSNAP_ERR_IO, errno, "cannot open '%s'", path);
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        vms_error_set(error, VMSNAP_ERR_IO, "'%s' is not a regular file", path);
+        return NULL;
+    }
+    off_t start = st.st_size > (off_t)max ? st.st_size - (off_t)max : 0;
+    size_t want = (size_t)(st.st_size - start);
+    char *buf = g_malloc(want + 1);
+    size_t got = 0;
+    while (got < want) {
+        ssize_t n = pread(fd, buf + got, want - got, start + (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            vms_error_set_errno(error, VMSNAP_ERR_IO, errno, "cannot read '%s'", path);
+            g_free(buf);
+            return NULL;
+        }
+        if (n == 0)
+            break; /* the file shrank meanwhile */
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    return buf;
+}

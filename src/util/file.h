@@ -61,6 +61,9 @@ bool vms_file_write_atomic_via(int tmp_dirfd, int dirfd, const char *name, const
 /* Path-based forms of the two calls above, for files outside the state
  * directory's fd tree. The directory part of @path is followed normally;
  * the last component never is. */
+/* The last @max bytes of the file at @path (all of it if smaller), as a
+ * NUL-terminated string; "" when the file does not exist. */
+char *vms_file_read_tail(const char *path, size_t max, vmsnap_error **error);
 char *vms_file_read_bounded(const char *path, size_t max, size_t *len, vmsnap_error **error);
 bool vms_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                            vmsnap_error **error);

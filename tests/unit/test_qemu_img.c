@@ -13,8 +13,6 @@
 
 #define MIB (1024 * 1024)
 
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(vms_qemu_config, vms_qemu_config_clear)
-
 static void require_program(const char *name)
 {
     g_autofree char *path = g_find_program_in_path(name);

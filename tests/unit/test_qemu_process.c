@@ -14,9 +14,6 @@
 
 #define LAUNCH_MS 30000
 
-/* core/qemu_config.h defines this for the library; tests do not include core. */
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(vms_qemu_config, vms_qemu_config_clear)
-
 static void require_program(const char *name)
 {
     g_autofree char *path = g_find_program_in_path(name);

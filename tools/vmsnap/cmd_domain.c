@@ -5,10 +5,6 @@
 #include "json_writer.h"
 #include "table.h"
 
-/* There is no run-state API until vmsnap drives QEMU: every domain is off. */
-#define DOMAIN_STATE_TEXT "shut off"
-#define DOMAIN_STATE_JSON "shut off"
-
 int cmd_define(cli_ctx *ctx, const cli_args *args)
 {
     const char *path = cli_args_get(args, "file");
@@ -57,7 +53,7 @@ int cmd_dumpxml(cli_ctx *ctx, const cli_args *args)
     return CLI_EXIT_OK;
 }
 
-static void json_domain_summary(json_writer *w, vmsnap_domain *dom, int nsnaps)
+static void json_domain_summary(json_writer *w, vmsnap_domain *dom, const char *state, int nsnaps)
 {
     json_begin_object(w);
     json_key(w, "name");
@@ -65,7 +61,7 @@ static void json_domain_summary(json_writer *w, vmsnap_domain *dom, int nsnaps)
     json_key(w, "uuid");
     json_string(w, vmsnap_domain_get_uuid_string(dom));
     json_key(w, "state");
-    json_string(w, DOMAIN_STATE_JSON);
+    json_string(w, state);
     json_key(w, "snapshots");
     json_int(w, nsnaps);
     json_end_object(w);
@@ -88,16 +84,29 @@ int cmd_list(cli_ctx *ctx, const cli_args *args)
     int n = vmsnap_conn_list_all_domains(conn, &doms, 0, &err);
     if (n < 0)
         return cli_fail(err);
-    /* Like virsh, plain `list` shows running domains only; none runs yet. */
-    if (!all)
-        n = 0;
-
+    /* Like virsh, plain `list` shows only domains whose QEMU runs. */
+    g_autofree const char **states = g_new0(const char *, n + 1);
     g_autofree int *counts = g_new0(int, n + 1);
+    int shown = 0;
     for (int i = 0; i < n; i++) {
-        counts[i] = vmsnap_domain_snapshot_count(doms[i], 0, &err);
-        if (counts[i] < 0)
+        vmsnap_domain_state state;
+        if (vmsnap_domain_get_state(doms[i], &state, NULL, 0, &err) < 0)
             return cli_fail(err);
+        bool live = state == VMSNAP_DOMAIN_STATE_RUNNING || state == VMSNAP_DOMAIN_STATE_PAUSED;
+        if (!all && !live)
+            continue;
+        int count = vmsnap_domain_snapshot_count(doms[i], 0, &err);
+        if (count < 0)
+            return cli_fail(err);
+        /* Compact the list to what is shown, keeping its order. */
+        vmsnap_domain *keep = doms[i];
+        doms[i] = doms[shown];
+        doms[shown] = keep;
+        states[shown] = vmsnap_domain_state_to_string(state);
+        counts[shown] = count;
+        shown++;
     }
+    n = shown;
 
     if (names_only) {
         for (int i = 0; i < n; i++)
@@ -106,7 +115,7 @@ int cmd_list(cli_ctx *ctx, const cli_args *args)
         g_autoptr(json_writer) w = json_writer_new();
         json_begin_array(w);
         for (int i = 0; i < n; i++)
-            json_domain_summary(w, doms[i], counts[i]);
+            json_domain_summary(w, doms[i], states[i], counts[i]);
         json_end_array(w);
         fputs(json_writer_get(w), stdout);
     } else {
@@ -114,7 +123,7 @@ int cmd_list(cli_ctx *ctx, const cli_args *args)
         g_autoptr(cli_table) table = cli_table_new(headers);
         for (int i = 0; i < n; i++) {
             g_autofree char *count = g_strdup_printf("%d", counts[i]);
-            const char *row[] = {vmsnap_domain_get_name(doms[i]), DOMAIN_STATE_TEXT, count};
+            const char *row[] = {vmsnap_domain_get_name(doms[i]), states[i], count};
             cli_table_add_row(table, row);
         }
         cli_table_print(table, stdout);
@@ -142,6 +151,10 @@ int cmd_dominfo(cli_ctx *ctx, const cli_args *args)
             return cli_fail(err);
     }
     const char *current_name = current ? vmsnap_snapshot_get_name(current) : NULL;
+    vmsnap_domain_state run_state;
+    if (vmsnap_domain_get_state(dom, &run_state, NULL, 0, &err) < 0)
+        return cli_fail(err);
+    const char *state = vmsnap_domain_state_to_string(run_state);
 
     if (cli_args_has(args, "json")) {
         g_autoptr(json_writer) w = json_writer_new();
@@ -155,7 +168,7 @@ int cmd_dominfo(cli_ctx *ctx, const cli_args *args)
         json_key(w, "vcpus");
         json_int(w, vmsnap_domain_get_vcpus(dom));
         json_key(w, "state");
-        json_string(w, DOMAIN_STATE_JSON);
+        json_string(w, state);
         json_key(w, "snapshots");
         json_int(w, nsnaps);
         json_key(w, "current_snapshot");
@@ -169,7 +182,7 @@ int cmd_dominfo(cli_ctx *ctx, const cli_args *args)
     printf("%-17s %s\n", "UUID:", vmsnap_domain_get_uuid_string(dom));
     printf("%-17s %llu KiB\n", "Max memory:", vmsnap_domain_get_memory_kib(dom));
     printf("%-17s %u\n", "CPU(s):", vmsnap_domain_get_vcpus(dom));
-    printf("%-17s %s\n", "State:", DOMAIN_STATE_TEXT);
+    printf("%-17s %s\n", "State:", state);
     printf("%-17s %d\n", "Snapshots:", nsnaps);
     printf("%-17s %s\n", "Current snapshot:", current_name ? current_name : "-");
     return CLI_EXIT_OK;

@@ -56,6 +56,27 @@ static const cli_opt opts_dumpxml[] = {OPT_DOMAIN, OPT_END};
 
 static const cli_opt opts_dominfo[] = {OPT_DOMAIN, OPT_JSON, OPT_END};
 
+static const cli_opt opts_domain_only[] = {OPT_DOMAIN, OPT_END};
+
+static const cli_opt opts_start[] = {
+    OPT_DOMAIN,
+    {"paused", CLI_OPT_BOOL, false, NULL, "start with the guest's CPUs stopped"},
+    OPT_END,
+};
+
+static const cli_opt opts_shutdown[] = {
+    OPT_DOMAIN,
+    {"timeout", CLI_OPT_STRING, false, "SECONDS",
+     "how long to wait for the guest to power off (default 120; 0: do not wait)"},
+    OPT_END,
+};
+
+static const cli_opt opts_domstate[] = {
+    OPT_DOMAIN,
+    {"reason", CLI_OPT_BOOL, false, NULL, "say why, when there is more to say (crashed)"},
+    OPT_END,
+};
+
 static const cli_opt opts_snapshot_create[] = {
     OPT_DOMAIN,
     {"xmlfile", CLI_OPT_ARG, true, "FILE",
@@ -173,13 +194,34 @@ static const cli_command commands[] = {
      "--snapshots-metadata is given. Disk images are never touched.",
      opts_undefine},
     {"list", cmd_list, "[--all] [--name] [--json]", "list domains",
-     "List running domains, or all domains with --all. Every domain is shut off until "
-     "vmsnap runs VMs, so use --all.",
+     "List running and paused domains, or all domains with --all, with their run state.",
      opts_list},
     {"dumpxml", cmd_dumpxml, "DOM", "print a domain's XML definition",
      "Print the domain's definition as canonical XML.", opts_dumpxml},
     {"dominfo", cmd_dominfo, "DOM [--json]", "domain information",
      "Print a domain's name, UUID, memory, CPUs, state and snapshot summary.", opts_dominfo},
+    {"start", cmd_start, "DOM [--paused]", "start a domain",
+     "Start the domain's QEMU from the disks' active layers (the most recently used state). "
+     "Returns once QEMU answers; the guest boots on its own.",
+     opts_start},
+    {"shutdown", cmd_shutdown, "DOM [--timeout SECONDS]", "shut a domain down gracefully",
+     "Press the guest's ACPI power button and wait until QEMU has exited. A guest that does "
+     "not power off within the timeout keeps running; 'destroy' stops it at once.",
+     opts_shutdown},
+    {"destroy", cmd_destroy, "DOM", "stop a domain at once",
+     "Stop the domain's QEMU immediately, like pulling the power cord. Also clears the "
+     "leftovers of a crashed domain.",
+     opts_domain_only},
+    {"suspend", cmd_suspend, "DOM", "pause a domain", "Stop the guest's CPUs; memory stays.",
+     opts_domain_only},
+    {"resume", cmd_resume, "DOM", "resume a paused domain", "Run a paused guest's CPUs again.",
+     opts_domain_only},
+    {"domstate", cmd_domstate, "DOM [--reason]", "print a domain's run state",
+     "Print 'running', 'paused', 'shut off' or 'crashed' (QEMU ended without a shutdown). "
+     "With --reason, say what was found for a crashed domain, with the end of QEMU's log.",
+     opts_domstate},
+    {"serial-log", cmd_serial_log, "DOM", "print the guest's serial output",
+     "Print what the guest wrote to its serial port since it was last started.", opts_domain_only},
     {"snapshot-create", cmd_snapshot_create,
      "DOM FILE [--redefine [--current]] [--validate] [--disk-only] [--no-metadata] [--halt] "
      "[--reuse-external] [--atomic] [--live]",

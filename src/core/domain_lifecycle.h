@@ -1,0 +1,45 @@
+/*
+ * domain_lifecycle.h: starting and stopping a domain's QEMU and finding
+ * out whether it runs. Daemonless: every call works out the state from the
+ * run directory (pid file, /proc, QMP) under the domain's lock.
+ *
+ * Run states: a live QEMU answers query-status (running or paused); no QEMU
+ * and no pid file is "shut off" (QEMU removes its pid file when it exits
+ * normally, guest power-off included); no QEMU but a pid file left behind is
+ * "crashed" (killed or crashed) until the next start or destroy cleans up.
+ */
+#ifndef VMS_CORE_DOMAIN_LIFECYCLE_H
+#define VMS_CORE_DOMAIN_LIFECYCLE_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include <vmsnap/vmsnap.h>
+
+#include "store/store.h"
+
+typedef struct {
+    vmsnap_domain_state state;
+    pid_t pid;    /* the live QEMU, 0 if none */
+    char *detail; /* a sentence for CRASHED, else NULL */
+} vms_run_status;
+
+void vms_run_status_clear(vms_run_status *status);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(vms_run_status, vms_run_status_clear)
+
+bool vms_domain_get_run_status(vms_store *store, const char *dom, vms_run_status *status,
+                               vmsnap_error **error);
+
+/* For callers that already hold the domain's lock. */
+bool vms_domain_get_run_status_locked(vms_store *store, const char *dom, vms_run_status *status,
+                                      vmsnap_error **error);
+
+bool vms_domain_start(vms_store *store, const char *dom, bool paused, vmsnap_error **error);
+bool vms_domain_shutdown(vms_store *store, const char *dom, unsigned int timeout_seconds,
+                         vmsnap_error **error);
+bool vms_domain_destroy(vms_store *store, const char *dom, vmsnap_error **error);
+bool vms_domain_suspend(vms_store *store, const char *dom, vmsnap_error **error);
+bool vms_domain_resume(vms_store *store, const char *dom, vmsnap_error **error);
+char *vms_domain_read_serial_log(vms_store *store, const char *dom, vmsnap_error **error);
+
+#endif
