@@ -39,20 +39,18 @@ static void check_fields(const vms_qmp_msg *msg)
     }
 }
 
-/* The helpers callers use on returned JSON must cope with any value. */
+/* The helpers callers use on returned JSON must cope with any value; each
+ * call parses, so a few paths cover the lookups (object, array, nested). */
 static void poke_helpers(const char *json)
 {
-    static const char *keys[] = {NULL, "", "status", "0", "0.inserted.node-name", "a.b.c", "."};
-    for (size_t i = 0; i < G_N_ELEMENTS(keys); i++) {
-        int64_t n;
-        bool b;
-        size_t len;
-        g_free(vms_qmp_json_get_string(json, keys[i]));
-        g_free(vms_qmp_json_get_json(json, keys[i]));
-        (void)vms_qmp_json_get_int(json, keys[i], &n);
-        (void)vms_qmp_json_get_bool(json, keys[i], &b);
-        (void)vms_qmp_json_get_length(json, keys[i], &len);
-    }
+    int64_t n;
+    bool b;
+    size_t len;
+    g_free(vms_qmp_json_get_string(json, "status"));
+    g_free(vms_qmp_json_get_json(json, "0.inserted"));
+    (void)vms_qmp_json_get_int(json, "a.0", &n);
+    (void)vms_qmp_json_get_bool(json, "", &b);
+    (void)vms_qmp_json_get_length(json, NULL, &len);
 }
 
 static void parse_one(const char *text, size_t len)
@@ -73,8 +71,7 @@ static void parse_one(const char *text, size_t len)
     g_autofree char *first = vms_qmp_msg_format(msg);
     g_autoptr(vms_qmp_msg) again = vms_qmp_msg_parse(first, strlen(first), &err);
     if (!again)
-        fuzz_fail("formatted message does not parse: %s\n%s", vmsnap_error_get_message(err),
-                  first);
+        fuzz_fail("formatted message does not parse: %s\n%s", vmsnap_error_get_message(err), first);
     if (again->kind != msg->kind)
         fuzz_fail("formatted %s reparses as %s", vms_qmp_msg_kind_name(msg->kind),
                   vms_qmp_msg_kind_name(again->kind));

@@ -307,8 +307,8 @@ static char *build_command(const char *command, const char *args_json, uint64_t 
     g_autoptr(vms_json) msg = json_object_new_object();
     json_object_object_add(msg, "execute", json_object_new_string(command));
     if (args_json) {
-        struct json_object *args = vms_qmp_json_parse(args_json, strlen(args_json), false, error);
-        if (!args) {
+        struct json_object *args = NULL;
+        if (!vms_qmp_json_parse(args_json, strlen(args_json), false, &args, error)) {
             vms_error_prefix(error, "arguments for QMP command '%s': ", command);
             return NULL;
         }
@@ -418,8 +418,8 @@ char *vms_qmp_hmp(vms_qmp *qmp, const char *command_line, int timeout_ms, vmsnap
     g_autofree char *ret = vms_qmp_command(qmp, "human-monitor-command", args, timeout_ms, error);
     if (!ret)
         return NULL;
-    g_autoptr(vms_json) value = vms_qmp_json_parse(ret, strlen(ret), true, error);
-    if (!value)
+    g_autoptr(vms_json) value = NULL;
+    if (!vms_qmp_json_parse(ret, strlen(ret), true, &value, error))
         return NULL;
     if (!json_object_is_type(value, json_type_string)) {
         vms_error_set(error, VMSNAP_ERR_QEMU,
@@ -683,7 +683,9 @@ static struct json_object *parse_quiet(const char *json)
 {
     if (!json)
         return NULL;
-    return vms_qmp_json_parse(json, strlen(json), false, NULL);
+    struct json_object *value = NULL;
+    vms_qmp_json_parse(json, strlen(json), false, &value, NULL);
+    return value;
 }
 
 char *vms_qmp_json_get_string(const char *json, const char *key)

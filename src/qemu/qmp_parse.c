@@ -124,24 +124,25 @@ static bool all_finite(struct json_object *obj)
     }
 }
 
-struct json_object *vms_qmp_json_parse(const char *text, size_t len, bool from_qemu,
-                                       vmsnap_error **error)
+bool vms_qmp_json_parse(const char *text, size_t len, bool from_qemu, struct json_object **value,
+                        vmsnap_error **error)
 {
+    *value = NULL;
     if (len > VMS_QMP_MAX_MESSAGE) {
         g_autofree char *what =
             g_strdup_printf("%zu bytes; the limit is %d bytes (16 MiB)", len, VMS_QMP_MAX_MESSAGE);
         set_json_error(error, from_qemu, text, len, what);
-        return NULL;
+        return false;
     }
     if (only_whitespace(text, len)) {
         set_json_error(error, from_qemu, text, len, "an empty message");
-        return NULL;
+        return false;
     }
     const char *nul = memchr(text, '\0', len);
     if (nul) {
         g_autofree char *what = g_strdup_printf("a NUL byte at offset %td", nul - text);
         set_json_error(error, from_qemu, text, len, what);
-        return NULL;
+        return false;
     }
 
     /* json-c finishes a trailing number or literal only when it sees a NUL,
@@ -159,8 +160,10 @@ struct json_object *vms_qmp_json_parse(const char *text, size_t len, bool from_q
 
     g_autofree char *what = NULL;
     if (jerr == json_tokener_success && end >= len) {
-        if (all_finite(obj))
-            return obj;
+        if (all_finite(obj)) {
+            *value = obj;
+            return true;
+        }
         what = g_strdup("NaN or Infinity, which JSON does not have");
     }
     json_object_put(obj);
@@ -175,7 +178,7 @@ struct json_object *vms_qmp_json_parse(const char *text, size_t len, bool from_q
     else
         what = g_strdup_printf("invalid JSON at byte %zu (%s)", end, json_tokener_error_desc(jerr));
     set_json_error(error, from_qemu, text, len, what);
-    return NULL;
+    return false;
 }
 
 /* Shape checks: each returns false after setting a "malformed" error. */
@@ -339,8 +342,8 @@ static bool classify(const shape_ctx *ctx, struct json_object *top, vms_qmp_msg_
 
 vms_qmp_msg *vms_qmp_msg_parse(const char *text, size_t len, vmsnap_error **error)
 {
-    g_autoptr(vms_json) top = vms_qmp_json_parse(text, len, true, error);
-    if (!top)
+    g_autoptr(vms_json) top = NULL;
+    if (!vms_qmp_json_parse(text, len, true, &top, error))
         return NULL;
     shape_ctx ctx = {text, len, error};
     if (!json_object_is_type(top, json_type_object)) {

@@ -68,12 +68,14 @@ char *vms_qmp_msg_format(const vms_qmp_msg *msg);
 const char *vms_qmp_msg_kind_name(vms_qmp_msg_kind kind);
 
 /* Internal to src/qemu: parse JSON text with the limits above into a json-c
- * value (struct json_object, declared here without including json-c). On
- * failure sets VMSNAP_ERR_QEMU "QEMU sent a malformed QMP message: ..."
- * when @from_qemu, else VMSNAP_ERR_INVALID_ARG "invalid JSON ...". */
+ * value (struct json_object, declared here without including json-c) in
+ * *@value, which is NULL for the JSON value null (as json-c has it). On
+ * failure returns false with VMSNAP_ERR_QEMU "QEMU sent a malformed QMP
+ * message: ..." when @from_qemu, else VMSNAP_ERR_INVALID_ARG "invalid JSON
+ * ...". */
 struct json_object;
-struct json_object *vms_qmp_json_parse(const char *text, size_t len, bool from_qemu,
-                                       vmsnap_error **error);
+bool vms_qmp_json_parse(const char *text, size_t len, bool from_qemu, struct json_object **value,
+                        vmsnap_error **error);
 
 /* Compact JSON text of @obj (plain, '/' not escaped). */
 char *vms_qmp_json_to_text(struct json_object *obj);

@@ -784,6 +784,10 @@ static void test_bad_arguments(void)
                     "arguments for QMP command 'cont': invalid JSON (the JSON value is "
                     "incomplete): {\"a\":");
     vms_test_assert_error(err, VMSNAP_ERR_INVALID_ARG);
+    g_assert_null(vms_qmp_command(qmp, "cont", "null", TIMEOUT_MS, &err));
+    g_assert_cmpstr(vmsnap_error_get_message(err), ==,
+                    "arguments for QMP command 'cont' are a JSON null, not an object");
+    vms_test_assert_error(err, VMSNAP_ERR_INVALID_ARG);
     g_assert_null(vms_qmp_command(qmp, "", NULL, TIMEOUT_MS, &err));
     vms_test_assert_error(err, VMSNAP_ERR_INVALID_ARG);
     g_clear_pointer(&qmp, vms_qmp_free);
@@ -799,13 +803,19 @@ static void test_arguments_on_the_wire(void)
         "\\\"a/b\\\"\\n\"},\"id\":2}\n"
         "< {\"return\": \"\", \"id\": 2}\n"
         "> {\"execute\":\"migrate\",\"arguments\":{\"uri\":\"fd:m\",\"detach\":true},\"id\":3}\n"
-        "< {\"return\": {}, \"id\": 3}\n");
+        "< {\"return\": {}, \"id\": 3}\n"
+        "> {\"execute\":\"human-monitor-command\",\"arguments\":{\"command-line\":\"info "
+        "status\"},\"id\":4}\n"
+        "< {\"return\": null, \"id\": 4}\n");
     g_autoptr(vms_qmp) qmp = connect_ok(fake);
     vmsnap_error *err = NULL;
     g_autofree char *out = vms_qmp_hmp(qmp, "savevm \"a/b\"\n", TIMEOUT_MS, &err);
     vms_test_assert_no_error(err);
     g_assert_cmpstr(out, ==, "");
     g_free(command_ok(qmp, "migrate", "{ \"uri\" : \"fd:m\", \"detach\": true }"));
+    g_assert_null(vms_qmp_hmp(qmp, "info status", TIMEOUT_MS, &err));
+    assert_qemu_error(&err, "QEMU sent a malformed QMP message: 'human-monitor-command' returned "
+                            "a null, not a string");
     g_clear_pointer(&qmp, vms_qmp_free);
     fake_assert_done(fake);
 }
@@ -870,6 +880,8 @@ static void test_parse_hostile(void)
     CHECK_PARSE_ERROR("{\"return\": 1,}",
                       "invalid JSON at byte 13 (unexpected character): {\"return\": 1,}");
     CHECK_PARSE_ERROR("42", "a JSON int, not an object: 42");
+    /* json-c reads null as no object at all (found by fuzz_qmp_message). */
+    CHECK_PARSE_ERROR(" null", "a JSON null, not an object:  null");
     CHECK_PARSE_ERROR("{}", "an object with none of 'QMP', 'return', 'error' or 'event': {}");
     CHECK_PARSE_ERROR("{\"QMP\": {\"version\": {\"qemu\": {\"major\": 7, \"minor\": 2}}, "
                       "\"capabilities\": []}}",
