@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# demo.sh: install what is missing, build, and take a tour of vmsnap's
-# snapshot metadata with the example files in examples/. Every command is
-# printed before it runs. State goes to a fresh temporary directory, removed
+# demo.sh: install what is missing, build, and take a tour of vmsnap: the
+# snapshot metadata with the example files in examples/, then the test guest
+# booted under QEMU. Every command is printed before it runs. State goes to a fresh temporary directory, removed
 # at the end unless --keep is given.
 #
 #   ./scripts/demo.sh [--keep]
@@ -43,10 +43,12 @@ if [[ ! -x $vmsnap_bin ]]; then
 fi
 
 state=$(mktemp -d "${TMPDIR:-/tmp}/vmsnap-demo.XXXXXX")
+# Never leave a QEMU behind, whatever happens.
+stop_vm() { "$vmsnap_bin" --dir "$state" destroy live >/dev/null 2>&1 || true; }
 if ((keep)); then
-    trap 'echo; echo "State kept in $state"' EXIT
+    trap 'stop_vm; echo; echo "State kept in $state"' EXIT
 else
-    trap 'rm -rf "$state"' EXIT
+    trap 'stop_vm; rm -rf "$state"' EXIT
 fi
 
 bold=$'\e[1m' dim=$'\e[2m' plain=$'\e[0m'
@@ -64,7 +66,7 @@ vmsnap() {
     "$vmsnap_bin" --dir "$state" "$@"
 }
 
-echo "vmsnap demo: snapshot metadata (no VM is started)."
+echo "vmsnap demo: snapshot metadata, then the test guest running under QEMU."
 echo "State directory for this demo: $state (every command below gets --dir \"$state\")"
 
 say "Define a domain from libvirt-style XML."
@@ -112,6 +114,64 @@ vmsnap snapshot-delete demo upgraded --metadata
 
 say "Every listing speaks JSON for scripts."
 vmsnap snapshot-list demo --json
+
+say "Now a real VM: the test guest (Debian's cloud kernel and busybox, built from Debian packages)."
+guest=$PWD/build/tests/guest
+if [[ ! -f $guest/vmlinuz || ! -f $guest/initrd.img ]]; then
+    echo "demo.sh: the test guest was not built ($guest); run 'ninja -C build' to see why" >&2
+    exit 1
+fi
+qemu-img create -q -f qcow2 "$state/live-disk.qcow2" 64M
+cat >"$state/live.xml" <<XML
+<domain type='qemu'>
+  <name>live</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type>hvm</type>
+    <kernel>$guest/vmlinuz</kernel>
+    <initrd>$guest/initrd.img</initrd>
+    <cmdline>console=ttyS0 quiet</cmdline>
+  </os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='$state/live-disk.qcow2'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <serial type='pty'/>
+  </devices>
+</domain>
+XML
+vmsnap define "$state/live.xml"
+vmsnap start live
+vmsnap list
+
+# Poll the guest's serial output until it prints a counter line (30 s at most).
+wait_for_counter() {
+    local deadline=$((SECONDS + 30))
+    until "$vmsnap_bin" --dir "$state" serial-log live | grep -q '^counter '; do
+        if ((SECONDS >= deadline)); then
+            echo "demo.sh: the guest printed no counter within 30 s" >&2
+            exit 1
+        fi
+        sleep 0.2
+    done
+}
+wait_for_counter
+say "The guest counts in memory and on its disk, and prints each value to its serial port."
+printf '%s$ vmsnap serial-log live | tail -n 4%s\n' "$bold" "$plain"
+"$vmsnap_bin" --dir "$state" serial-log live | tail -n 4
+
+say "Pause and resume it; vmsnap finds the state from QEMU itself (no daemon)."
+vmsnap suspend live
+vmsnap domstate live
+vmsnap resume live
+vmsnap domstate live
+
+say "Shut it down through the ACPI power button."
+vmsnap shutdown live
+vmsnap domstate live
 
 say "Where the state lives (DESIGN.md: one XML file per snapshot, 'current' holds a name)."
 printf '%s$ find %s -type f%s\n' "$bold" "$state" "$plain"
