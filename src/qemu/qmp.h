@@ -47,9 +47,10 @@ const char *vms_qmp_last_error_class(const vms_qmp *qmp);
 
 /* Run @command with @args_json (a JSON object as text, or NULL). On success
  * returns the "return" value as compact JSON text ("{}" for an empty
- * object). A QEMU error reply becomes VMSNAP_ERR_QEMU with QEMU's class and
- * description in the message: "QEMU refused 'cont': <desc>". A deadline
- * passing is VMSNAP_ERR_QEMU "QEMU did not answer 'cmd' within N ms". */
+ * object). A QEMU error reply becomes VMSNAP_ERR_QEMU with QEMU's
+ * description, unchanged, in the message: "QEMU refused 'cont': <desc>"; its
+ * class is vms_qmp_last_error_class(). A deadline passing is VMSNAP_ERR_QEMU
+ * "QEMU did not answer 'cmd' within N ms". docs/qmp.md lists every message. */
 char *vms_qmp_command(vms_qmp *qmp, const char *command, const char *args_json, int timeout_ms,
                       vmsnap_error **error);
 
