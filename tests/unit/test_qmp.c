@@ -1101,6 +1101,19 @@ static void test_real_qemu(void)
     assert_qemu_error(&err, "QEMU refused 'no-such-command': The command no-such-command has not "
                             "been found");
 
+    /* QEMU takes the descriptor from the message that carries getfd. */
+    int pipe_fds[2];
+    g_assert_cmpint(pipe(pipe_fds), ==, 0);
+    g_autofree char *got = vms_qmp_command_with_fd(qmp, "getfd", "{\"fdname\":\"vms-test\"}",
+                                                   pipe_fds[1], TIMEOUT_MS, &err);
+    vms_test_assert_no_error(err);
+    g_assert_cmpstr(got, ==, "{}");
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    g_free(command_ok(qmp, "closefd", "{\"fdname\":\"vms-test\"}"));
+    g_assert_null(vms_qmp_command(qmp, "closefd", "{\"fdname\":\"vms-test\"}", TIMEOUT_MS, &err));
+    assert_qemu_error(&err, "QEMU refused 'closefd': File descriptor named 'vms-test' not found");
+
     report_round_trip(qmp);
 
     g_free(command_ok(qmp, "quit", NULL));
