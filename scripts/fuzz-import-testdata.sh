@@ -22,3 +22,4 @@ import() {
 import domain fuzz_domain_xml '*.xml'
 import snapshot fuzz_snapshot_xml '*.xml'
 import xl fuzz_xl_config '*.cfg'
+import qmp fuzz_qmp_message '*.txt'

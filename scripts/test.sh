@@ -171,6 +171,7 @@ fuzz_one() {
     fi
     case "$target" in
     fuzz_xl_config) dict=(-dict=fuzz/xl_config.dict) ;;
+    fuzz_qmp_message) dict=(-dict=fuzz/qmp.dict) ;;
     *) dict=(-dict=fuzz/xml.dict) ;;
     esac
     mkdir -p "$work" "$artifacts"
