@@ -426,6 +426,40 @@ class LifecycleTest(GuestTestCase):
         self.assertEqual(self.domstate(), "running")
         self.assertNotEqual(self.qemu_pid(), pid)
 
+    def test_crash_reason_names_the_log(self):
+        self.define()
+        self.boot()
+        pid = self.qemu_pid()
+        os.kill(pid, signal.SIGKILL)
+        self.assertTrue(wait_pid_gone(pid), f"QEMU (pid {pid}) survived SIGKILL")
+        out = self.ok("domstate", DOM, "--reason")
+        self.assertTrue(
+            out.startswith(f"crashed (QEMU of domain '{DOM}' ended without a shutdown "
+                           "(killed or crashed)"), out)
+        # destroy clears the leftovers: the domain is then plainly shut off.
+        self.assertEqual(self.ok("destroy", DOM), f"Domain '{DOM}' destroyed\n")
+        self.assertEqual(self.domstate(), "shut off")
+        self.assertFalse(os.path.exists(self.run_path("qemu.pid")))
+
+    def test_hung_qemu_is_an_error_not_a_hang(self):
+        self.define()
+        self.boot()
+        pid = self.qemu_pid()
+        # A stopped process keeps its socket open but never answers.
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            code, out, err = self.vmsnap("domstate", DOM)
+            took = time.monotonic() - t0
+            self.assertEqual((code, out), (1, ""))
+            self.assertRegex(
+                err, rf"^error: QEMU of domain '{DOM}' \(pid {pid}\) runs but does not answer "
+                rf"on its QMP socket \(.*\); 'vmsnap destroy {DOM}' stops it\n$")
+            tap_comment(f"domstate on a hung QEMU returned after {took:.1f} s")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        self.assertEqual(self.domstate(), "running")
+
     def test_start_twice_is_refused(self):
         self.define()
         self.boot()
