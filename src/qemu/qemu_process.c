@@ -16,6 +16,7 @@
 #include "qemu/qemu_process.h"
 
 #include "util/error.h"
+#include "util/pidfd.h"
 #include "util/subprocess.h"
 
 #include <errno.h>
@@ -27,7 +28,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -309,26 +309,6 @@ char **vms_qemu_build_argv(const vms_qemu_config *config, const vms_qemu_paths *
 
 /* ---- looking at processes we did not start (QEMU daemonizes) ---- */
 
-static int open_pidfd(pid_t pid)
-{
-#ifdef SYS_pidfd_open
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-#else
-    errno = ENOSYS;
-    return -1;
-#endif
-}
-
-static int pidfd_signal(int pidfd, int sig)
-{
-#ifdef SYS_pidfd_send_signal
-    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
-#else
-    errno = ENOSYS;
-    return -1;
-#endif
-}
-
 /* Alive means /proc/PID exists and is not a zombie waiting for a parent
  * (init in a container may be slow to reap a daemon). */
 static bool process_alive(pid_t pid)
@@ -414,7 +394,7 @@ bool vms_qemu_wait_exit(pid_t pid, int timeout_ms)
 {
     if (pid <= 0)
         return true;
-    int pidfd = open_pidfd(pid);
+    int pidfd = vms_pidfd_open(pid);
     bool gone = wait_gone(pid, pidfd, timeout_ms);
     if (pidfd >= 0)
         close(pidfd);
@@ -425,7 +405,7 @@ static int send_signal(pid_t pid, int pidfd, int sig)
 {
     /* The pidfd pins the process: a pid recycled since cannot get the signal. */
     if (pidfd >= 0)
-        return pidfd_signal(pidfd, sig);
+        return vms_pidfd_send_signal(pidfd, sig);
     return kill(pid, sig);
 }
 
@@ -436,7 +416,7 @@ bool vms_qemu_terminate(pid_t pid, int grace_ms, vmsnap_error **error)
                       (int)pid);
         return false;
     }
-    int pidfd = open_pidfd(pid);
+    int pidfd = vms_pidfd_open(pid);
     if (pidfd < 0 && errno == ESRCH)
         return true;
     bool gone = false;

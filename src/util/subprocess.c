@@ -2,6 +2,7 @@
 #include "util/subprocess.h"
 
 #include "util/error.h"
+#include "util/pidfd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -133,16 +134,6 @@ static char *capture_steal(capture *c)
     return (char *)g_byte_array_free(g_steal_pointer(&c->data), FALSE);
 }
 
-static int open_pidfd(pid_t pid)
-{
-#ifdef SYS_pidfd_open
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-#else
-    errno = ENOSYS;
-    return -1;
-#endif
-}
-
 static int remaining_ms(gint64 deadline)
 {
     if (deadline == 0)
@@ -173,7 +164,7 @@ static void child_reap(pid_t pid, int *status)
  * or the deadline passes (then SIGKILL). Returns the wait status. */
 static int collect(pid_t pid, capture *caps, gint64 deadline, bool *timed_out)
 {
-    int pidfd = open_pidfd(pid);
+    int pidfd = vms_pidfd_open(pid);
     int status = 0;
     bool exited = false;
     while (!exited) {
