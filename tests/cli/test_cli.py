@@ -20,8 +20,10 @@ import stat
 import subprocess
 import sys
 import tempfile
-import traceback
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import tap  # noqa: E402  (tests/tap.py)
 
 VMSNAP = None
 DATA = None
@@ -879,43 +881,8 @@ def tap_main():
         sys.stderr.write(__doc__)
         return 2
     VMSNAP, DATA = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-    loader = unittest.TestLoader()
-    if len(sys.argv) > 3:
-        loader.testNamePatterns = [f"*{p}*" for p in sys.argv[3:]]
-    suite = loader.loadTestsFromModule(sys.modules[__name__])
-    tests = list(iter_tests(suite))
-    print(f"1..{len(tests)}", flush=True)
-    failed = 0
-    for number, test in enumerate(tests, 1):
-        result = unittest.TestResult()
-        test.run(result)
-        problems = result.failures + result.errors
-        name = test.id().split(".", 1)[1]
-        if problems:
-            failed += 1
-            print(f"not ok {number} - {name}")
-            for _t, text in problems:
-                for line in text.splitlines():
-                    print(f"# {line}")
-        elif result.skipped:
-            print(f"ok {number} - {name} # SKIP {result.skipped[0][1]}")
-        else:
-            print(f"ok {number} - {name}")
-        sys.stdout.flush()
-    return 1 if failed else 0
-
-
-def iter_tests(suite):
-    for item in suite:
-        if isinstance(item, unittest.TestSuite):
-            yield from iter_tests(item)
-        else:
-            yield item
+    return tap.run(tap.select(sys.modules[__name__], sys.argv[3:]))
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(tap_main())
-    except Exception:  # a crash of the harness itself must not look like a pass
-        traceback.print_exc()
-        sys.exit(99)
+    tap.main(tap_main)

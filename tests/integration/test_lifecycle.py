@@ -24,8 +24,10 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import tap  # noqa: E402  (tests/tap.py)
 
 VMSNAP = None
 GUEST_DIR = None
@@ -69,10 +71,6 @@ DISK_XML = """    <disk type='file' device='disk'>
     </disk>
 """
 
-
-def tap_comment(text):
-    for line in text.splitlines():
-        print(f"# {line}", flush=True)
 
 
 def pid_alive(pid):
@@ -277,7 +275,7 @@ class GuestTestCase(unittest.TestCase):
         t0 = self.start()
         i, m = self.serial.wait_for(COUNTER, deadline=BOOT_DEADLINE)
         self.assertEqual(m.group(1), "0", "the first counter line after boot")
-        tap_comment(f"boot time (start to first counter line): {time.monotonic() - t0:.2f} s")
+        tap.comment(f"boot time (start to first counter line): {time.monotonic() - t0:.2f} s")
         return i
 
     def wait_counter(self, value):
@@ -455,7 +453,7 @@ class LifecycleTest(GuestTestCase):
             self.assertRegex(
                 err, rf"^error: QEMU of domain '{DOM}' \(pid {pid}\) runs but does not answer "
                 rf"on its QMP socket \(.*\); 'vmsnap destroy {DOM}' stops it\n$")
-            tap_comment(f"domstate on a hung QEMU returned after {took:.1f} s")
+            tap.comment(f"domstate on a hung QEMU returned after {took:.1f} s")
         finally:
             os.kill(pid, signal.SIGCONT)
         self.assertEqual(self.domstate(), "running")
@@ -545,10 +543,7 @@ def tap_main():
         return 2
     VMSNAP = os.path.abspath(sys.argv[1])
     GUEST_DIR = os.path.abspath(sys.argv[2]) if sys.argv[2] else ""
-    loader = unittest.TestLoader()
-    if len(sys.argv) > 3:
-        loader.testNamePatterns = [f"*{p}*" for p in sys.argv[3:]]
-    tests = list(iter_tests(loader.loadTestsFromModule(sys.modules[__name__])))
+    tests = tap.select(sys.modules[__name__], sys.argv[3:])
 
     # Missing QEMU or a missing guest fails every test, never skips: the
     # project's setup installs QEMU and builds the guest, so their absence is
@@ -564,43 +559,8 @@ def tap_main():
         broken = (f"the test guest is missing from {GUEST_DIR}: build it with "
                   f"'ninja tests/guest/vmlinuz' in the build directory")
 
-    print(f"1..{len(tests)}", flush=True)
-    failed = 0
-    for number, test in enumerate(tests, 1):
-        name = test.id().split(".", 1)[1]
-        if broken:
-            failed += 1
-            print(f"not ok {number} - {name}\n# {broken}", flush=True)
-            continue
-        t0 = time.monotonic()
-        result = unittest.TestResult()
-        test.run(result)
-        problems = result.failures + result.errors
-        took = f"({time.monotonic() - t0:.1f} s)"
-        if problems:
-            failed += 1
-            print(f"not ok {number} - {name} {took}")
-            for _t, text in problems:
-                tap_comment(text)
-        elif result.skipped:
-            print(f"ok {number} - {name} # SKIP {result.skipped[0][1]}")
-        else:
-            print(f"ok {number} - {name} {took}")
-        sys.stdout.flush()
-    return 1 if failed else 0
-
-
-def iter_tests(suite):
-    for item in suite:
-        if isinstance(item, unittest.TestSuite):
-            yield from iter_tests(item)
-        else:
-            yield item
+    return tap.run(tests, broken=broken, timed=True)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(tap_main())
-    except Exception:  # a crash of the harness itself must not look like a pass
-        traceback.print_exc()
-        sys.exit(99)
+    tap.main(tap_main)
