@@ -115,6 +115,13 @@ static vms_domain_state *lock_and_probe(vms_store *store, const char *dom, vms_q
     return g_steal_pointer(&state);
 }
 
+/* Connect, run one argument-less command, disconnect: the reply or NULL. */
+static char *qmp_once(const vms_qemu_paths *paths, const char *command, vmsnap_error **error)
+{
+    g_autoptr(vms_qmp) qmp = vms_qmp_connect(paths->qmp_socket, QMP_TIMEOUT_MS, error);
+    return qmp ? vms_qmp_command(qmp, command, NULL, QMP_TIMEOUT_MS, error) : NULL;
+}
+
 static bool refuse_not_running(const char *dom, vmsnap_error **error)
 {
     vms_error_set(error, VMSNAP_ERR_INVALID_STATE, "domain '%s' is not running", dom);
@@ -164,9 +171,7 @@ bool vms_domain_shutdown(vms_store *store, const char *dom, unsigned int timeout
                           dom, dom);
             return false;
         }
-        g_autoptr(vms_qmp) qmp = vms_qmp_connect(paths->qmp_socket, QMP_TIMEOUT_MS, error);
-        g_autofree char *reply =
-            qmp ? vms_qmp_command(qmp, "system_powerdown", NULL, QMP_TIMEOUT_MS, error) : NULL;
+        g_autofree char *reply = qmp_once(paths, "system_powerdown", error);
         if (!reply)
             return false;
         pid = status.pid;
@@ -219,9 +224,7 @@ static bool change_cpus(vms_store *store, const char *dom, vmsnap_domain_state r
             vms_error_set(error, VMSNAP_ERR_INVALID_STATE, "domain '%s' is not paused", dom);
         return false;
     }
-    g_autoptr(vms_qmp) qmp = vms_qmp_connect(paths->qmp_socket, QMP_TIMEOUT_MS, error);
-    g_autofree char *reply =
-        qmp ? vms_qmp_command(qmp, command, NULL, QMP_TIMEOUT_MS, error) : NULL;
+    g_autofree char *reply = qmp_once(paths, command, error);
     return reply != NULL;
 }
 
