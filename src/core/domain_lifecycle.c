@@ -31,6 +31,16 @@ static vms_qemu_paths *paths_for(vms_store *store, const char *dom, bool create,
     return run_dir ? vms_qemu_paths_new(run_dir) : NULL;
 }
 
+/* <serial type='file'> names where the guest's serial output goes; for
+ * 'pty' (or no <serial>) vmsnap keeps it in the run directory. */
+static void use_domain_serial_path(vms_qemu_paths *paths, const vms_domain_def *def)
+{
+    if (def->serial == VMS_SERIAL_FILE && def->serial_path) {
+        g_free(paths->serial_log);
+        paths->serial_log = g_strdup(def->serial_path);
+    }
+}
+
 /* query-status's "status" as a run state. */
 static vmsnap_domain_state state_from_qemu_status(const char *status)
 {
@@ -142,6 +152,7 @@ bool vms_domain_start(vms_store *store, const char *dom, bool paused, vmsnap_err
     vms_qemu_cleanup_run_dir(paths); /* a crashed QEMU's pid file and socket */
     if (!vms_qemu_config_check_disks(state->def, error))
         return false;
+    use_domain_serial_path(paths, state->def);
     g_auto(vms_qemu_config) config = {0};
     vms_qemu_config_from_domain(state->def, paused, &config);
     pid_t pid = vms_qemu_launch(&config, paths, LAUNCH_TIMEOUT_MS, error);
@@ -246,5 +257,6 @@ char *vms_domain_read_serial_log(vms_store *store, const char *dom, vmsnap_error
     g_autoptr(vms_qemu_paths) paths = paths_for(store, dom, false, error);
     if (!paths)
         return NULL;
+    use_domain_serial_path(paths, state->def);
     return vms_file_read_tail(paths->serial_log, SERIAL_LOG_MAX, error);
 }

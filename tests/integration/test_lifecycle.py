@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -59,7 +60,7 @@ DOMAIN_XML = """<domain type='qemu'>
     <cmdline>console=ttyS0 quiet</cmdline>
   </os>
   <devices>
-{disks}    <serial type='pty'/>
+{disks}    {serial}
   </devices>
 </domain>
 """
@@ -245,7 +246,7 @@ class GuestTestCase(unittest.TestCase):
                        timeout=COMMAND_TIMEOUT)
         return path
 
-    def define(self, disks=(("vda", "qcow2"),), dom=DOM):
+    def define(self, disks=(("vda", "qcow2"),), dom=DOM, serial="<serial type='pty'/>"):
         """Define @dom booting the test guest with new blank disks
         (target, format); returns {target: path}."""
         paths = {}
@@ -254,7 +255,8 @@ class GuestTestCase(unittest.TestCase):
             paths[target] = self.make_disk(f"{dom}-{target}.{fmt}", fmt)
             disk_xml += DISK_XML.format(fmt=fmt, path=paths[target], target=target)
         xml = DOMAIN_XML.format(name=dom, kernel=os.path.join(GUEST_DIR, "vmlinuz"),
-                                initrd=os.path.join(GUEST_DIR, "initrd.img"), disks=disk_xml)
+                                initrd=os.path.join(GUEST_DIR, "initrd.img"), disks=disk_xml,
+                                serial=serial)
         xml_path = os.path.join(self.tmp, f"{dom}.xml")
         with open(xml_path, "w") as f:
             f.write(xml)
@@ -457,6 +459,16 @@ class LifecycleTest(GuestTestCase):
         finally:
             os.kill(pid, signal.SIGCONT)
         self.assertEqual(self.domstate(), "running")
+
+    def test_serial_file_goes_where_the_domain_says(self):
+        console = os.path.join(self.tmp, "console.log")
+        self.define(serial=f"<serial type='file'><source path='{console}'/></serial>")
+        self.start()
+        log = SerialLog(console)
+        log.wait_for(COUNTER, deadline=BOOT_DEADLINE)
+        self.assertFalse(os.path.exists(self.run_path("serial.log")))
+        self.assertRegex(self.ok("serial-log", DOM), r"(?m)^vmsnap-guest ready\r?$")
+        self.assertEqual(stat.S_IMODE(os.stat(console).st_mode), 0o600)
 
     def test_start_twice_is_refused(self):
         self.define()
