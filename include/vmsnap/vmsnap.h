@@ -368,8 +368,11 @@ typedef enum {
  * missing <creationTime> with the present time. Its <parent> must name an
  * existing snapshot (absent: a new root). Redefining a snapshot that exists
  * replaces its metadata (its place in the tree may move, never into a cycle).
- * Without REDEFINE, taking snapshots of disks and memory arrives with the
- * QEMU driver; until then VMSNAP_ERR_UNSUPPORTED.
+ * Without REDEFINE the snapshot is taken (Since: 0.2): of a shut-off domain,
+ * its disks — each disk internal (qcow2 only) or external (a new overlay
+ * takes further writes; the default), or left out with snapshot='no';
+ * all disks change or none do. Taking snapshots of a running domain arrives
+ * later (VMSNAP_ERR_INVALID_STATE until then).
  * Returns: the new snapshot, free with vmsnap_snapshot_free().
  * Since: 0.1
  */
@@ -540,6 +543,28 @@ int vmsnap_snapshot_set_description(vmsnap_snapshot *snap, const char *descripti
                                     unsigned int flags, vmsnap_error **error);
 
 /**
+ * vmsnap_snapshot_revert_flags: flags for vmsnap_snapshot_revert().
+ * Since: 0.2
+ */
+typedef enum {
+    /* Start the domain after reverting. */
+    VMSNAP_SNAPSHOT_REVERT_RUNNING = 1u << 0,
+    /* Start the domain paused after reverting. */
+    VMSNAP_SNAPSHOT_REVERT_PAUSED = 1u << 1,
+} vmsnap_snapshot_revert_flags;
+
+/**
+ * vmsnap_snapshot_revert: make @snap's state the domain's state and @snap
+ * the current snapshot. Internal disk snapshots are applied in place;
+ * external ones get a fresh overlay on the snapshot's frozen files, so every
+ * other snapshot stays intact. The state being left is discarded unless a
+ * snapshot still uses its files (take a snapshot first to keep it). The
+ * domain configuration recorded in the snapshot is restored.
+ * Since: 0.2 (shut-off domains)
+ */
+int vmsnap_snapshot_revert(vmsnap_snapshot *snap, unsigned int flags, vmsnap_error **error);
+
+/**
  * vmsnap_snapshot_update_xml: apply an edited copy of @snap's XML (what
  * `snapshot-edit` does). Only <name> (a rename, as vmsnap_snapshot_rename())
  * and <description> may differ from vmsnap_snapshot_get_xml_desc()'s output;
@@ -569,8 +594,10 @@ typedef enum {
  * Deleting a snapshot alone re-parents its children onto its parent; if it
  * was current, its parent becomes current. With CHILDREN_ONLY, @snap becomes
  * current if a deleted descendant was.
- * Without METADATA_ONLY the snapshot's data is merged away as well; that
- * arrives with the QEMU driver and is VMSNAP_ERR_UNSUPPORTED until then.
+ * Without METADATA_ONLY the snapshot's data goes too (Since: 0.2, shut-off
+ * domains): internal snapshots are removed from their qcow2 files; an external
+ * snapshot's frozen files are merged into the files built on them, so every
+ * other snapshot and the current state keep their exact contents.
  * Since: 0.1
  */
 int vmsnap_snapshot_delete(vmsnap_snapshot *snap, unsigned int flags, vmsnap_error **error);

@@ -1,6 +1,8 @@
 /* snapshot.c: the public snapshot calls. */
 #include "api/handles.h"
 
+#include "core/domain_lifecycle.h"
+#include "core/snapshot_data.h"
 #include "core/snapshot_meta.h"
 #include "core/snapshot_query.h"
 #include "util/error.h"
@@ -33,6 +35,41 @@ static void snapshot_refresh(vmsnap_snapshot *snap, vms_snapshot_def *def)
 
 /* --- create --------------------------------------------------------------- */
 
+/* Take a new snapshot (not a redefinition). */
+static vmsnap_snapshot *snapshot_take(vmsnap_domain *dom, const char *xml, unsigned int flags,
+                                      vmsnap_error **error)
+{
+    if (flags & VMSNAP_SNAPSHOT_CREATE_CURRENT) {
+        vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
+                      "making a snapshot current on creation only applies to a redefinition "
+                      "(a new snapshot always becomes current)");
+        return NULL;
+    }
+    const unsigned int not_yet = VMSNAP_SNAPSHOT_CREATE_NO_METADATA | VMSNAP_SNAPSHOT_CREATE_HALT |
+                                 VMSNAP_SNAPSHOT_CREATE_REUSE_EXT | VMSNAP_SNAPSHOT_CREATE_LIVE;
+    if (flags & not_yet) {
+        vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
+                      "--no-metadata, --halt, --reuse-external and --live are not supported yet; "
+                      "take the snapshot without them");
+        return NULL;
+    }
+    vms_snapshot_def *def = vms_snapshot_meta_parse(xml, NULL, error);
+    if (!def)
+        return NULL;
+    if ((flags & VMSNAP_SNAPSHOT_CREATE_DISK_ONLY) && vms_snapshot_def_has_memory(def)) {
+        vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
+                      "a disk-only snapshot cannot save memory; remove the <memory> request or "
+                      "the disk-only flag");
+        vms_snapshot_def_free(def);
+        return NULL;
+    }
+    if (flags & VMSNAP_SNAPSHOT_CREATE_DISK_ONLY)
+        def->memory = VMS_SNAP_LOCATION_NO;
+    vms_snapshot_def *stored =
+        vms_snapshot_data_create(dom->conn->store, dom->def->name, def, error);
+    return stored ? vms_api_snapshot_new(dom, stored) : NULL;
+}
+
 vmsnap_snapshot *vmsnap_snapshot_create_xml(vmsnap_domain *dom, const char *xml, unsigned int flags,
                                             vmsnap_error **error)
 {
@@ -44,20 +81,8 @@ vmsnap_snapshot *vmsnap_snapshot_create_xml(vmsnap_domain *dom, const char *xml,
         !vms_api_check_arg(__func__, xml, "xml", error) ||
         !vms_api_check_flags(__func__, flags, known, error))
         return NULL;
-    if (!(flags & VMSNAP_SNAPSHOT_CREATE_REDEFINE)) {
-        if (flags & VMSNAP_SNAPSHOT_CREATE_CURRENT) {
-            vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
-                          "making a snapshot current on creation only applies to a redefinition "
-                          "(a new snapshot always becomes current)");
-            return NULL;
-        }
-        vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
-                      "taking a new snapshot of domain '%s' needs the QEMU driver, which this "
-                      "version of vmsnap does not have yet; use --redefine to import the "
-                      "metadata of a snapshot that exists",
-                      dom->def->name);
-        return NULL;
-    }
+    if (!(flags & VMSNAP_SNAPSHOT_CREATE_REDEFINE))
+        return snapshot_take(dom, xml, flags, error);
     if (flags & ~(VMSNAP_SNAPSHOT_CREATE_REDEFINE | VMSNAP_SNAPSHOT_CREATE_CURRENT)) {
         vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
                       "a redefinition only records metadata; it takes no flag other than "
@@ -316,22 +341,39 @@ int vmsnap_snapshot_delete(vmsnap_snapshot *snap, unsigned int flags, vmsnap_err
                       "exclude each other");
         return -1;
     }
-    if (!(flags & VMSNAP_SNAPSHOT_DELETE_METADATA_ONLY)) {
-        vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
-                      "deleting the data of snapshot '%s' needs the QEMU driver, which this "
-                      "version of vmsnap does not have yet; use --metadata to remove only "
-                      "vmsnap's record of it",
-                      snap->def->name);
-        return -1;
-    }
     vms_delete_scope scope = VMS_DELETE_ONE;
     if (flags & VMSNAP_SNAPSHOT_DELETE_CHILDREN)
         scope = VMS_DELETE_WITH_CHILDREN;
     else if (flags & VMSNAP_SNAPSHOT_DELETE_CHILDREN_ONLY)
         scope = VMS_DELETE_CHILDREN_ONLY;
-    int removed = vms_snapshot_meta_delete(snap_store(snap), snap_dom_name(snap), snap->def->name,
-                                           scope, error);
+    int removed = (flags & VMSNAP_SNAPSHOT_DELETE_METADATA_ONLY)
+                      ? vms_snapshot_meta_delete(snap_store(snap), snap_dom_name(snap),
+                                                 snap->def->name, scope, error)
+                      : vms_snapshot_data_delete(snap_store(snap), snap_dom_name(snap),
+                                                 snap->def->name, scope, error);
     return removed < 0 ? -1 : 0;
+}
+
+int vmsnap_snapshot_revert(vmsnap_snapshot *snap, unsigned int flags, vmsnap_error **error)
+{
+    const unsigned int known = VMSNAP_SNAPSHOT_REVERT_RUNNING | VMSNAP_SNAPSHOT_REVERT_PAUSED;
+    if (!vms_api_check_arg(__func__, snap, "snap", error) ||
+        !vms_api_check_flags(__func__, flags, known, error))
+        return -1;
+    if ((flags & known) == known) {
+        vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
+                      "reverting to a running and to a paused domain exclude each other");
+        return -1;
+    }
+    if (!vms_snapshot_data_revert(snap_store(snap), snap_dom_name(snap), snap->def->name, error))
+        return -1;
+    /* Started after the revert released the domain's lock. */
+    if (flags & known) {
+        bool paused = flags & VMSNAP_SNAPSHOT_REVERT_PAUSED;
+        if (!vms_domain_start(snap_store(snap), snap_dom_name(snap), paused, error))
+            return -1;
+    }
+    return 0;
 }
 
 /* --- getters --------------------------------------------------------------- */

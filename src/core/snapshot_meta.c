@@ -335,7 +335,8 @@ static bool current_within(vms_domain_state *state, vms_tree_node *top)
     return current && vms_tree_node_is_ancestor(top, current);
 }
 
-static int delete_one(vms_domain_state *state, vms_tree_node *node, vmsnap_error **error)
+int vms_snapshot_meta_remove_one_locked(vms_domain_state *state, vms_tree_node *node,
+                                        vmsnap_error **error)
 {
     const char *parent = node_parent_name(node);
     for (size_t i = 0; i < vms_tree_node_n_children(node); i++) {
@@ -389,7 +390,7 @@ int vms_snapshot_meta_delete(vms_store *store, const char *dom, const char *name
         return -1;
     switch (scope) {
     case VMS_DELETE_ONE:
-        return delete_one(state, node, error);
+        return vms_snapshot_meta_remove_one_locked(state, node, error);
     case VMS_DELETE_WITH_CHILDREN:
         return delete_subtree(state, node, false, error);
     case VMS_DELETE_CHILDREN_ONLY:

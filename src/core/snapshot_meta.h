@@ -13,6 +13,7 @@
 #include <vmsnap/vmsnap.h>
 
 #include "conf/snapshot_conf.h"
+#include "core/domain_state.h"
 #include "store/store.h"
 
 /* Parse @text as <domainsnapshot> XML or an xl config (told apart by
@@ -54,5 +55,11 @@ typedef enum {
 /* Remove metadata only. Returns the number of snapshots removed. */
 int vms_snapshot_meta_delete(vms_store *store, const char *dom, const char *name,
                              vms_delete_scope scope, vmsnap_error **error);
+
+/* Remove one snapshot's metadata with the tree loaded and the lock held:
+ * its children move to its parent, a current record moves to the parent.
+ * Returns 1, or -1. */
+int vms_snapshot_meta_remove_one_locked(vms_domain_state *state, vms_tree_node *node,
+                                        vmsnap_error **error);
 
 #endif

@@ -10,6 +10,7 @@
  * backing file.
  */
 #include "qemu/qemu_img.h"
+#include "qemu/qmp.h"
 
 #include "util/error.h"
 #include "util/subprocess.h"
@@ -381,4 +382,68 @@ bool vms_qemu_img_check(const char *file, vmsnap_error **error)
     }
     vms_subprocess_result_clear(&res);
     return ok;
+}
+
+bool vms_qemu_img_get_backing(const char *file, char **backing, char **backing_format,
+                              vmsnap_error **error)
+{
+    *backing = NULL;
+    if (backing_format)
+        *backing_format = NULL;
+    g_autofree char *info = vms_qemu_img_info_json(file, false, error);
+    if (!info)
+        return false;
+    /* "full-backing-filename" is the backing file resolved against the
+     * image's directory, which is what vmsnap compares with. */
+    *backing = vms_qmp_json_get_string(info, "full-backing-filename");
+    if (!*backing)
+        *backing = vms_qmp_json_get_string(info, "backing-filename");
+    if (backing_format)
+        *backing_format = vms_qmp_json_get_string(info, "backing-filename-format");
+    return true;
+}
+
+bool vms_qemu_img_convert_snapshot(const char *file, const char *name, const char *dest,
+                                   const char *backing, const char *backing_format,
+                                   vmsnap_error **error)
+{
+    if (!check_image(file, error) || !check_snapshot_name(name, error) ||
+        !check_absolute("new image", dest, error) ||
+        (backing && !check_absolute("backing file", backing, error)))
+        return false;
+    /* -l takes QEMU options, where a comma is written twice. */
+    GString *selector = g_string_new("snapshot.name=");
+    for (const char *p = name; *p; p++) {
+        if (*p == ',')
+            g_string_append_c(selector, ',');
+        g_string_append_c(selector, *p);
+    }
+    g_autofree char *snapshot = g_string_free(selector, FALSE);
+    const char *argv[16];
+    size_t n = 0;
+    argv[n++] = "convert";
+    argv[n++] = "-q";
+    argv[n++] = "-f";
+    argv[n++] = "qcow2";
+    argv[n++] = "-O";
+    argv[n++] = "qcow2";
+    argv[n++] = "-l";
+    argv[n++] = snapshot;
+    if (backing) {
+        /* Only what differs from @backing is copied. */
+        argv[n++] = "-B";
+        argv[n++] = backing;
+        argv[n++] = "-F";
+        argv[n++] = backing_format ? backing_format : "qcow2";
+    }
+    argv[n++] = file;
+    argv[n++] = dest;
+    argv[n] = NULL;
+    if (!run_simple(argv, error))
+        return false;
+    if (chmod(dest, 0600) < 0) {
+        vms_error_set_errno(error, VMSNAP_ERR_IO, errno, "cannot make '%s' private", dest);
+        return false;
+    }
+    return true;
 }

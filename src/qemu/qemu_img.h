@@ -35,11 +35,23 @@ bool vms_qemu_img_create(const char *file, const char *format, uint64_t size_byt
  * probes the format here: use it on images vmsnap created. */
 char *vms_qemu_img_info_json(const char *file, bool backing_chain, vmsnap_error **error);
 
+/* The backing file of @file (absolute, as qemu-img resolves it) and its
+ * format; both NULL when @file has no backing file. */
+bool vms_qemu_img_get_backing(const char *file, char **backing, char **backing_format,
+                              vmsnap_error **error);
+
 /* snapshot -c / -a / -d NAME FILE; snapshot -l FILE as NULL-terminated names. */
 bool vms_qemu_img_snapshot_create(const char *file, const char *name, vmsnap_error **error);
 bool vms_qemu_img_snapshot_apply(const char *file, const char *name, vmsnap_error **error);
 bool vms_qemu_img_snapshot_delete(const char *file, const char *name, vmsnap_error **error);
 char **vms_qemu_img_snapshot_list(const char *file, vmsnap_error **error);
+
+/* A new qcow2 @dest holding internal snapshot @name of @file as its
+ * contents, on @backing (the backing file @file had when the snapshot was
+ * taken; NULL: a whole image). @file is not changed. Mode 0600. */
+bool vms_qemu_img_convert_snapshot(const char *file, const char *name, const char *dest,
+                                   const char *backing, const char *backing_format,
+                                   vmsnap_error **error);
 
 /* commit FILE (into its backing file); rebase -u|-b. */
 bool vms_qemu_img_commit(const char *file, vmsnap_error **error);

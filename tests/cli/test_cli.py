@@ -388,12 +388,13 @@ class SnapshotCreateTest(CliTestCase):
             "the config is ignored\n"))
         self.assertEqual(self.ok("snapshot-desc", "demo", "from-xl"), "made from an xl config\n")
 
-    def test_create_without_redefine_is_not_supported_yet(self):
+    def test_create_without_redefine_takes_the_snapshot(self):
+        # Not a redefinition: the snapshot is taken, so the disk must exist
+        # (tests/integration takes real ones).
         self.define_demo()
         err = self.fails("snapshot-create", "demo", self.snapshot_file("1-base"))
-        self.assertEqual(err, "error: taking a new snapshot of domain 'demo' needs the QEMU "
-                              "driver, which this version of vmsnap does not have yet; use "
-                              "--redefine to import the metadata of a snapshot that exists\n")
+        self.assertEqual(err, "error: cannot use image '/var/lib/vmsnap-test/demo.qcow2': No such "
+                              "file or directory\n")
         self.assertEqual(self.names(), [])
 
     def test_create_malformed_xml(self):
@@ -769,11 +770,12 @@ class SnapshotCommandsTest(CliTestCase):
                                 "TEXT and --remove are mutually exclusive",
                                 "usage: vmsnap snapshot-desc DOM SNAP [TEXT | --remove]\n")
 
-    def test_delete_needs_metadata_for_now(self):
+    def test_delete_data_of_missing_file_is_refused(self):
+        # Without --metadata the data goes too; here it never existed.
         err = self.fails("snapshot-delete", "demo", "upgraded")
-        self.assertEqual(err, "error: deleting the data of snapshot 'upgraded' needs the QEMU "
-                              "driver, which this version of vmsnap does not have yet; use "
-                              "--metadata to remove only vmsnap's record of it\n")
+        self.assertEqual(err, "error: the file '/var/lib/vmsnap-test/demo.qcow2' holding snapshot "
+                              "'upgraded' (disk vda) is missing; delete only the snapshot's "
+                              "metadata with --metadata\n")
         self.assertEqual(self.names(), NAMES_SORTED)
 
     def test_delete_metadata(self):

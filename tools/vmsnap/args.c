@@ -15,6 +15,7 @@ struct cli_args {
     size_t nopts;
     bool *present;
     const char **values; /* borrowed from argv */
+    GPtrArray **lists;   /* CLI_OPT_LIST values (borrowed), NULL-terminated */
     bool help;
 };
 
@@ -22,6 +23,10 @@ void cli_args_free(cli_args *args)
 {
     if (!args)
         return;
+    for (size_t i = 0; args->lists && i < args->nopts; i++)
+        if (args->lists[i])
+            g_ptr_array_unref(args->lists[i]);
+    g_free(args->lists);
     g_free(args->present);
     g_free(args->values);
     g_free(args);
@@ -49,6 +54,16 @@ static ssize_t next_positional(const cli_args *args)
 static bool store_value(cli_args *args, size_t idx, const char *value, char **message)
 {
     const cli_opt *opt = &args->cmd->opts[idx];
+    if (opt->type == CLI_OPT_LIST) {
+        if (!args->lists[idx]) {
+            args->lists[idx] = g_ptr_array_new();
+            g_ptr_array_add(args->lists[idx], NULL);
+        }
+        /* Keep the array NULL-terminated: the new value goes before the NULL. */
+        g_ptr_array_insert(args->lists[idx], (gint)args->lists[idx]->len - 1, (gpointer)value);
+        args->present[idx] = true;
+        return true;
+    }
     if (args->present[idx]) {
         if (opt->type == CLI_OPT_ARG)
             *message = g_strdup_printf("%s was given more than once", opt->metavar);
@@ -124,6 +139,7 @@ cli_args *cli_args_parse(const cli_command *cmd, int argc, char **argv, char **m
         args->nopts++;
     args->present = g_new0(bool, args->nopts + 1);
     args->values = g_new0(const char *, args->nopts + 1);
+    args->lists = g_new0(GPtrArray *, args->nopts + 1);
 
     bool options_done = false;
     for (int pos = 0; pos < argc; pos++) {
@@ -165,6 +181,13 @@ bool cli_args_has(const cli_args *args, const char *name)
 const char *cli_args_get(const cli_args *args, const char *name)
 {
     return args->values[option_index(args, name)];
+}
+
+const char *const *cli_args_get_list(const cli_args *args, const char *name)
+{
+    GPtrArray *list = args->lists[option_index(args, name)];
+    static const char *const empty[] = {NULL};
+    return list ? (const char *const *)list->pdata : empty;
 }
 
 bool cli_args_wants_help(const cli_args *args)

@@ -23,6 +23,7 @@ typedef enum {
     CLI_OPT_BOOL,   /* --name */
     CLI_OPT_STRING, /* --name VALUE or --name=VALUE */
     CLI_OPT_ARG,    /* positional, in table order; also accepted as --name VALUE */
+    CLI_OPT_LIST,   /* --name VALUE, repeatable */
 } cli_opt_type;
 
 typedef struct {
@@ -60,6 +61,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(cli_args, cli_args_free)
 bool cli_args_has(const cli_args *args, const char *name);
 /* The value of a STRING or ARG option, NULL if absent. */
 const char *cli_args_get(const cli_args *args, const char *name);
+/* Every value of a LIST option, in order; NULL-terminated, never NULL. */
+const char *const *cli_args_get_list(const cli_args *args, const char *name);
 bool cli_args_wants_help(const cli_args *args);
 
 /* main.c */
@@ -105,6 +108,8 @@ int cmd_resume(cli_ctx *ctx, const cli_args *args);
 int cmd_domstate(cli_ctx *ctx, const cli_args *args);
 int cmd_serial_log(cli_ctx *ctx, const cli_args *args);
 int cmd_snapshot_create(cli_ctx *ctx, const cli_args *args);
+int cmd_snapshot_create_as(cli_ctx *ctx, const cli_args *args);
+int cmd_snapshot_revert(cli_ctx *ctx, const cli_args *args);
 int cmd_snapshot_list(cli_ctx *ctx, const cli_args *args);
 int cmd_snapshot_dumpxml(cli_ctx *ctx, const cli_args *args);
 int cmd_snapshot_info(cli_ctx *ctx, const cli_args *args);

@@ -94,6 +94,31 @@ static const cli_opt opts_snapshot_create[] = {
     OPT_END,
 };
 
+static const cli_opt opts_snapshot_create_as[] = {
+    OPT_DOMAIN,
+    {"name", CLI_OPT_ARG, false, "NAME", "the snapshot's name (default: the time in seconds)"},
+    {"description", CLI_OPT_STRING, false, "TEXT", "a description"},
+    {"disk-only", CLI_OPT_BOOL, false, NULL, "disks only, no memory state"},
+    {"diskspec", CLI_OPT_LIST, false, "SPEC",
+     "DISK[,snapshot=internal|external|no][,file=PATH], once per disk (,, for a comma)"},
+    {"memspec", CLI_OPT_STRING, false, "SPEC", "[file=]PATH[,snapshot=internal|external|no]"},
+    {"print-xml", CLI_OPT_BOOL, false, NULL, "print the <domainsnapshot> XML, take nothing"},
+    {"atomic", CLI_OPT_BOOL, false, NULL, "all disks or none (always true)"},
+    {"live", CLI_OPT_BOOL, false, NULL, "keep the guest running while memory is saved"},
+    {"halt", CLI_OPT_BOOL, false, NULL, "stop the domain once the snapshot is taken"},
+    {"no-metadata", CLI_OPT_BOOL, false, NULL, "take the snapshot but keep no metadata"},
+    {"reuse-external", CLI_OPT_BOOL, false, NULL, "use existing external files"},
+    OPT_END,
+};
+
+static const cli_opt opts_snapshot_revert[] = {
+    OPT_DOMAIN,
+    OPT_SNAP_OR_CURRENT("revert to the current snapshot"),
+    {"running", CLI_OPT_BOOL, false, NULL, "start the domain after reverting"},
+    {"paused", CLI_OPT_BOOL, false, NULL, "start the domain paused after reverting"},
+    OPT_END,
+};
+
 static const cli_opt opts_snapshot_list[] = {
     OPT_DOMAIN,
     {"parent", CLI_OPT_BOOL, false, NULL, "add a column with each snapshot's parent"},
@@ -231,6 +256,21 @@ static const cli_command commands[] = {
      "(the way libvirt users move snapshot trees). FILE - reads standard input. Warnings "
      "about the definition (such as ignored keys) go to standard error.",
      opts_snapshot_create},
+    {"snapshot-create-as", cmd_snapshot_create_as,
+     "DOM [NAME] [--description TEXT] [--disk-only] [--diskspec SPEC]... [--memspec SPEC] "
+     "[--print-xml]",
+     "create a snapshot from options",
+     "Take a snapshot described by options instead of a file. Each disk is external (a new "
+     "overlay takes further writes) unless --diskspec says otherwise; the snapshot becomes "
+     "current. This version takes snapshots of shut-off domains.",
+     opts_snapshot_create_as},
+    {"snapshot-revert", cmd_snapshot_revert, "DOM {SNAP | --current} [--running | --paused]",
+     "revert a domain to a snapshot",
+     "Make the snapshot's state the domain's. External disks get a fresh overlay on the "
+     "snapshot's frozen files, so no other snapshot changes; the state being left is "
+     "discarded unless a snapshot still uses it (take a snapshot first to keep it). This "
+     "version reverts shut-off domains.",
+     opts_snapshot_revert},
     {"snapshot-list", cmd_snapshot_list,
      "DOM [--parent | --roots | --tree] [{--from SNAP | --current} [--descendants]] "
      "[--leaves] [--no-leaves] [--inactive] [--active] [--disk-only] [--internal] "
@@ -319,7 +359,7 @@ void cli_print_command_help(FILE *out, const cli_command *cmd)
         g_autofree char *left = NULL;
         if (opt->type == CLI_OPT_ARG)
             left = g_strdup_printf("%s", opt->metavar);
-        else if (opt->type == CLI_OPT_STRING)
+        else if (opt->type == CLI_OPT_STRING || opt->type == CLI_OPT_LIST)
             left = g_strdup_printf("--%s %s", opt->name, opt->metavar);
         else
             left = g_strdup_printf("--%s", opt->name);

@@ -1,0 +1,217 @@
+/*
+ * cmd_snapshot_take.c: snapshot-create-as (a snapshot described by options,
+ * virsh's way) and snapshot-revert.
+ */
+#include "cli.h"
+
+#include <string.h>
+
+/* Text for XML content and single-quoted attributes. */
+static void append_escaped(GString *out, const char *text)
+{
+    for (const char *p = text; *p; p++) {
+        switch (*p) {
+        case '&':
+            g_string_append(out, "&amp;");
+            break;
+        case '<':
+            g_string_append(out, "&lt;");
+            break;
+        case '>':
+            g_string_append(out, "&gt;");
+            break;
+        case '\'':
+            g_string_append(out, "&apos;");
+            break;
+        case '"':
+            g_string_append(out, "&quot;");
+            break;
+        default:
+            g_string_append_c(out, *p);
+        }
+    }
+}
+
+/* Split a spec on single commas; ",," stands for a literal comma (virsh). */
+static GPtrArray *split_spec(const char *spec)
+{
+    GPtrArray *parts = g_ptr_array_new_with_free_func(g_free);
+    GString *cur = g_string_new(NULL);
+    for (const char *p = spec; *p; p++) {
+        if (*p == ',' && p[1] == ',') {
+            g_string_append_c(cur, ',');
+            p++;
+        } else if (*p == ',') {
+            g_ptr_array_add(parts, g_string_free(cur, FALSE));
+            cur = g_string_new(NULL);
+        } else {
+            g_string_append_c(cur, *p);
+        }
+    }
+    g_ptr_array_add(parts, g_string_free(cur, FALSE));
+    return parts;
+}
+
+/* --diskspec DISK[,snapshot=KIND][,file=PATH] as a <disk> element. */
+static int append_diskspec(cli_ctx *ctx, GString *xml, const char *spec)
+{
+    g_autoptr(GPtrArray) parts = split_spec(spec);
+    const char *disk = g_ptr_array_index(parts, 0);
+    if (!*disk)
+        return cli_usage_error(ctx, "--diskspec '%s' names no disk", spec);
+    const char *kind = NULL, *file = NULL;
+    for (guint i = 1; i < parts->len; i++) {
+        const char *part = g_ptr_array_index(parts, i);
+        if (g_str_has_prefix(part, "snapshot="))
+            kind = part + strlen("snapshot=");
+        else if (g_str_has_prefix(part, "file="))
+            file = part + strlen("file=");
+        else
+            return cli_usage_error(ctx,
+                                   "--diskspec '%s': unknown part '%s' (use snapshot=KIND and "
+                                   "file=PATH)",
+                                   spec, part);
+    }
+    g_string_append(xml, "    <disk name='");
+    append_escaped(xml, disk);
+    g_string_append(xml, "'");
+    if (kind) {
+        g_string_append(xml, " snapshot='");
+        append_escaped(xml, kind);
+        g_string_append(xml, "'");
+    }
+    if (file) {
+        g_string_append(xml, "><source file='");
+        append_escaped(xml, file);
+        g_string_append(xml, "'/></disk>\n");
+    } else {
+        g_string_append(xml, "/>\n");
+    }
+    return 0;
+}
+
+/* --memspec [file=]PATH[,snapshot=KIND] as a <memory> element. */
+static int append_memspec(cli_ctx *ctx, GString *xml, const char *spec)
+{
+    g_autoptr(GPtrArray) parts = split_spec(spec);
+    const char *kind = NULL, *file = NULL;
+    for (guint i = 0; i < parts->len; i++) {
+        const char *part = g_ptr_array_index(parts, i);
+        if (g_str_has_prefix(part, "snapshot="))
+            kind = part + strlen("snapshot=");
+        else if (g_str_has_prefix(part, "file="))
+            file = part + strlen("file=");
+        else if (i == 0 && *part)
+            file = part;
+        else
+            return cli_usage_error(ctx,
+                                   "--memspec '%s': unknown part '%s' (use file=PATH and "
+                                   "snapshot=KIND)",
+                                   spec, part);
+    }
+    g_string_append(xml, "  <memory");
+    if (kind) {
+        g_string_append(xml, " snapshot='");
+        append_escaped(xml, kind);
+        g_string_append(xml, "'");
+    }
+    if (file) {
+        g_string_append(xml, " file='");
+        append_escaped(xml, file);
+        g_string_append(xml, "'");
+    }
+    g_string_append(xml, "/>\n");
+    return 0;
+}
+
+/* The <domainsnapshot> the options describe; NULL after a usage error. */
+static char *build_xml(cli_ctx *ctx, const cli_args *args, int *rc)
+{
+    g_autoptr(GString) xml = g_string_new("<domainsnapshot>\n");
+    const char *name = cli_args_get(args, "name");
+    const char *description = cli_args_get(args, "description");
+    const char *memspec = cli_args_get(args, "memspec");
+    if (name) {
+        g_string_append(xml, "  <name>");
+        append_escaped(xml, name);
+        g_string_append(xml, "</name>\n");
+    }
+    if (description) {
+        g_string_append(xml, "  <description>");
+        append_escaped(xml, description);
+        g_string_append(xml, "</description>\n");
+    }
+    if (memspec && (*rc = append_memspec(ctx, xml, memspec)))
+        return NULL;
+    const char *const *disks = cli_args_get_list(args, "diskspec");
+    if (disks[0]) {
+        g_string_append(xml, "  <disks>\n");
+        for (size_t i = 0; disks[i]; i++)
+            if ((*rc = append_diskspec(ctx, xml, disks[i])))
+                return NULL;
+        g_string_append(xml, "  </disks>\n");
+    }
+    g_string_append(xml, "</domainsnapshot>\n");
+    return g_string_free(g_steal_pointer(&xml), FALSE);
+}
+
+int cmd_snapshot_create_as(cli_ctx *ctx, const cli_args *args)
+{
+    int rc = cli_exclusive(ctx, args, "disk-only", "memspec");
+    if (rc)
+        return rc;
+    g_autofree char *xml = build_xml(ctx, args, &rc);
+    if (!xml)
+        return rc;
+    if (cli_args_has(args, "print-xml")) {
+        fputs(xml, stdout);
+        return CLI_EXIT_OK;
+    }
+    unsigned int flags = 0;
+    if (cli_args_has(args, "disk-only"))
+        flags |= VMSNAP_SNAPSHOT_CREATE_DISK_ONLY;
+    if (cli_args_has(args, "atomic"))
+        flags |= VMSNAP_SNAPSHOT_CREATE_ATOMIC;
+    if (cli_args_has(args, "live"))
+        flags |= VMSNAP_SNAPSHOT_CREATE_LIVE;
+    if (cli_args_has(args, "halt"))
+        flags |= VMSNAP_SNAPSHOT_CREATE_HALT;
+    if (cli_args_has(args, "no-metadata"))
+        flags |= VMSNAP_SNAPSHOT_CREATE_NO_METADATA;
+    if (cli_args_has(args, "reuse-external"))
+        flags |= VMSNAP_SNAPSHOT_CREATE_REUSE_EXT;
+
+    g_autoptr(vmsnap_domain) dom = cli_domain(ctx, cli_args_get(args, "domain"));
+    if (!dom)
+        return CLI_EXIT_FAILED;
+    vmsnap_error *err = NULL;
+    g_autoptr(vmsnap_snapshot) snap = vmsnap_snapshot_create_xml(dom, xml, flags, &err);
+    if (!snap)
+        return cli_fail(err);
+    printf("Domain snapshot %s created\n", vmsnap_snapshot_get_name(snap));
+    return CLI_EXIT_OK;
+}
+
+int cmd_snapshot_revert(cli_ctx *ctx, const cli_args *args)
+{
+    int rc = cli_exclusive(ctx, args, "running", "paused");
+    if (rc)
+        return rc;
+    g_autoptr(vmsnap_domain) dom = cli_domain(ctx, cli_args_get(args, "domain"));
+    if (!dom)
+        return CLI_EXIT_FAILED;
+    g_autoptr(vmsnap_snapshot) snap = NULL;
+    if ((rc = cli_snapshot_arg(ctx, args, dom, &snap)))
+        return rc;
+    unsigned int flags = 0;
+    if (cli_args_has(args, "running"))
+        flags |= VMSNAP_SNAPSHOT_REVERT_RUNNING;
+    if (cli_args_has(args, "paused"))
+        flags |= VMSNAP_SNAPSHOT_REVERT_PAUSED;
+    vmsnap_error *err = NULL;
+    if (vmsnap_snapshot_revert(snap, flags, &err) < 0)
+        return cli_fail(err);
+    printf("Domain '%s' reverted to snapshot '%s'\n", vmsnap_domain_get_name(dom),
+           vmsnap_snapshot_get_name(snap));
+    return CLI_EXIT_OK;
+}
