@@ -16,8 +16,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
 
 #define SNAPSHOT_SUPPORTED                                                                         \
     "vmsnap supports <name>, <description>, <state>, <parent>, <creationTime>, <memory>, "         \
-    "<disks>, <domain>, <inactiveDomain>, <cookie>, <active>, <compression> and "                  \
-    "<vmsnap:checksum xmlns:vmsnap='" VMS_SNAPSHOT_XMLNS "'>"
+    "<disks>, <domain>, <inactiveDomain>, <cookie>, <active>, <compression>, "                     \
+    "<vmsnap:checksum xmlns:vmsnap='" VMS_SNAPSHOT_XMLNS "'> and <vmsnap:tag>"
 
 #define CHECKSUM_TYPE    "xxh3-128"
 #define CHECKSUM_HEX_LEN 32
@@ -122,6 +122,7 @@ void vms_snapshot_def_free(vms_snapshot_def *def)
     g_free(def->memory_file);
     g_free(def->checksum_type);
     g_free(def->checksum_value);
+    g_free(def->internal_tag);
     for (size_t i = 0; i < def->ndisks; i++)
         snapshot_disk_free(def->disks[i]);
     g_free(def->disks);
@@ -143,6 +144,7 @@ vms_snapshot_def *vms_snapshot_def_copy(const vms_snapshot_def *def)
     c->memory_file = g_strdup(def->memory_file);
     c->checksum_type = g_strdup(def->checksum_type);
     c->checksum_value = g_strdup(def->checksum_value);
+    c->internal_tag = g_strdup(def->internal_tag);
     c->disks = g_new0(vms_snapshot_disk *, def->ndisks + 1);
     for (size_t i = 0; i < def->ndisks; i++) {
         vms_snapshot_disk *d = g_new0(vms_snapshot_disk, 1);
@@ -533,7 +535,7 @@ static bool parse_embedded_domain(xmlNode *node, vms_domain_def **out, vmsnap_er
 
 typedef struct {
     xmlNode *name, *description, *state, *parent, *creation_time, *memory, *disks, *domain,
-        *inactive_domain, *cookie, *active, *compression, *checksum;
+        *inactive_domain, *cookie, *active, *compression, *checksum, *tag;
 } snapshot_seen;
 
 static bool parse_snapshot_child(xmlNode *c, vms_snapshot_def *def, snapshot_seen *seen,
@@ -568,6 +570,10 @@ static bool parse_snapshot_child(xmlNode *c, vms_snapshot_def *def, snapshot_see
         return vms_xml_once(c, &seen->compression, error) && parse_compression(c, def, error);
     if (is_vmsnap_element(c, "checksum"))
         return vms_xml_once(c, &seen->checksum, error) && parse_checksum(c, def, error);
+    if (is_vmsnap_element(c, "tag"))
+        return vms_xml_once(c, &seen->tag, error) &&
+               (def->internal_tag = vms_xml_plain_text(c, error)) != NULL &&
+               vms_name_validate("internal snapshot tag", def->internal_tag, error);
     vms_xml_unsupported_element(c, SNAPSHOT_SUPPORTED, error);
     return false;
 }
@@ -649,6 +655,11 @@ static void format_memory(GString *out, const vms_snapshot_def *def)
         vms_xml_escape_text(out, def->checksum_value);
         g_string_append(out, "</vmsnap:checksum>\n");
     }
+    if (def->internal_tag) {
+        g_string_append(out, "  <vmsnap:tag xmlns:vmsnap='" VMS_SNAPSHOT_XMLNS "'>");
+        vms_xml_escape_text(out, def->internal_tag);
+        g_string_append(out, "</vmsnap:tag>\n");
+    }
 }
 
 static void format_disks(GString *out, const vms_snapshot_def *def)
@@ -715,4 +726,9 @@ char *vms_snapshot_def_format(const vms_snapshot_def *def, unsigned int flags)
     else
         g_string_append(out, "</domainsnapshot>\n");
     return g_string_free(out, FALSE);
+}
+
+const char *vms_snapshot_def_internal_tag(const vms_snapshot_def *def)
+{
+    return def->internal_tag ? def->internal_tag : def->name;
 }

@@ -63,6 +63,8 @@ typedef struct {
     vms_mem_compression compression;
     char *checksum_type;  /* <vmsnap:checksum type='...'>, NULL if absent */
     char *checksum_value; /* lower-case hex */
+    char *internal_tag;   /* <vmsnap:tag>: the qcow2 snapshot tag of internal data when it is
+                           * not the snapshot's name (kept across renames); NULL: the name */
     vms_snapshot_disk **disks;
     size_t ndisks;
     vms_domain_def *domain; /* the domain as it was; NULL when absent */
@@ -92,6 +94,9 @@ typedef enum {
 /* Canonical XML, ending in a newline. parse(format(parse(x))) formats to the
  * same text as format(parse(x)). */
 char *vms_snapshot_def_format(const vms_snapshot_def *def, unsigned int flags);
+
+/* The tag internal disk and memory data of @def carry inside qcow2 files. */
+const char *vms_snapshot_def_internal_tag(const vms_snapshot_def *def);
 
 /* Derived facts used by listings. */
 bool vms_snapshot_def_has_memory(const vms_snapshot_def *def);

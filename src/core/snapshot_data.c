@@ -298,11 +298,21 @@ static bool snapshot_disk(vms_domain_state *state, const vms_snapshot_def *def,
                       "disk %s: manual snapshots are not supported; use internal or external",
                       disk->target);
         return false;
-    case VMS_SNAP_LOCATION_INTERNAL:
+    case VMS_SNAP_LOCATION_INTERNAL: {
         if (disk->format == VMS_DISK_FORMAT_RAW) {
             vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
                           "disk %s of domain '%s' is raw; raw disks only take external snapshots",
                           disk->target, state->name);
+            return false;
+        }
+        g_auto(GStrv) tags = vms_qemu_img_snapshot_list(disk->source, error);
+        if (!tags)
+            return false;
+        if (g_strv_contains((const char *const *)tags, def->name)) {
+            vms_error_set(error, VMSNAP_ERR_SNAPSHOT_EXISTS,
+                          "disk %s already holds an internal snapshot tagged '%s' in '%s' (a "
+                          "renamed snapshot's); choose another name",
+                          disk->target, def->name, disk->source);
             return false;
         }
         if (!vms_qemu_img_snapshot_create(disk->source, def->name, error))
@@ -310,6 +320,7 @@ static bool snapshot_disk(vms_domain_state *state, const vms_snapshot_def *def,
         g_ptr_array_add(undo->tags, g_strdup(disk->source));
         g_ptr_array_add(undo->tags, g_strdup(def->name));
         return true;
+    }
     case VMS_SNAP_LOCATION_EXTERNAL:
         break;
     }
@@ -401,7 +412,7 @@ static bool revert_disk(vms_domain_state *state, const vms_snapshot_def *snap,
         if (current && g_strcmp0(current->source, disk->source) == 0) {
             /* The tag's file is the active layer: apply it in place. */
             g_ptr_array_add(apply, g_strdup(disk->source));
-            g_ptr_array_add(apply, g_strdup(snap->name));
+            g_ptr_array_add(apply, g_strdup(vms_snapshot_def_internal_tag(snap)));
             return true;
         }
         /* The file is frozen under another snapshot (or left behind): copy
@@ -419,8 +430,9 @@ static bool revert_disk(vms_domain_state *state, const vms_snapshot_def *snap,
             return false;
         g_autofree char *tag = g_strdup_printf("after-%s", snap->name);
         g_autofree char *copy = free_overlay_path(disk->source, tag, error);
-        if (!copy || !vms_qemu_img_convert_snapshot(disk->source, snap->name, copy, backing,
-                                                    backing_format, error))
+        if (!copy ||
+            !vms_qemu_img_convert_snapshot(disk->source, vms_snapshot_def_internal_tag(snap), copy,
+                                           backing, backing_format, error))
             return false;
         g_ptr_array_add(undo->files, g_strdup(copy));
         g_free(disk->source);
@@ -578,8 +590,9 @@ static bool delete_data_one(vms_domain_state *state, const vms_tree_node *node,
             g_auto(GStrv) tags = vms_qemu_img_snapshot_list(disk->source, error);
             if (!tags)
                 return false;
-            if (g_strv_contains((const char *const *)tags, def->name) &&
-                !vms_qemu_img_snapshot_delete(disk->source, def->name, error))
+            const char *tag = vms_snapshot_def_internal_tag(def);
+            if (g_strv_contains((const char *const *)tags, tag) &&
+                !vms_qemu_img_snapshot_delete(disk->source, tag, error))
                 return false;
             break;
         }

@@ -20,8 +20,8 @@
  * (creation time in seconds), parent (the current snapshot), state, the
  * domain as it is, and each disk's kind (external unless given). Returns a
  * summary of the stored snapshot, which becomes current. */
-vms_snapshot_def *vms_snapshot_data_create(vms_store *store, const char *dom,
-                                           vms_snapshot_def *def, vmsnap_error **error);
+vms_snapshot_def *vms_snapshot_data_create(vms_store *store, const char *dom, vms_snapshot_def *def,
+                                           vmsnap_error **error);
 
 /* Make snapshot @name's state the domain's (it stays shut off). */
 bool vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name,

@@ -166,6 +166,16 @@ bool vms_snapshot_meta_set_current(vms_store *store, const char *dom, const char
     return vms_domain_state_set_current(state, name, error);
 }
 
+static bool has_internal_data(const vms_snapshot_def *def)
+{
+    if (def->memory == VMS_SNAP_LOCATION_INTERNAL)
+        return true;
+    for (size_t i = 0; i < def->ndisks; i++)
+        if (def->disks[i]->snapshot == VMS_SNAP_LOCATION_INTERNAL)
+            return true;
+    return false;
+}
+
 /* Rename with the tree loaded and the lock held. Write order: the new file,
  * the children's parent pointers, the current record, then the old file
  * goes; a crash in between leaves both names readable, never an orphan. */
@@ -181,6 +191,9 @@ static vms_snapshot_def *rename_locked(vms_domain_state *state, vms_tree_node *n
                       "domain '%s' already has a snapshot named '%s'", state->name, new_name);
         return NULL;
     }
+    /* Data inside qcow2 files stays tagged with the old name: record it. */
+    if (!def->internal_tag && has_internal_data(def))
+        def->internal_tag = g_strdup(def->name);
     g_free(def->name);
     def->name = g_strdup(new_name);
     if (!vms_domain_state_save_snapshot(state, def, error))
