@@ -1,0 +1,1 @@
+/* qemu_snapshot.c: being written (see the header). */

@@ -1,0 +1,72 @@
+/*
+ * qemu_snapshot.h: snapshot operations on a running QEMU over QMP — the
+ * block layer (one transaction for all disks, internal snapshots, streaming)
+ * and the VM state (snapshot-save/-load jobs, migration to a file).
+ *
+ * Disks are named by their -device id ("vms-dev-vda"); the node a device
+ * currently writes to is looked up in QEMU (query-block), never assumed, so
+ * every call works whatever overlays were added since QEMU started.
+ * Every call has a deadline; long jobs report nothing yet (progress comes
+ * with the memory-state issue).
+ */
+#ifndef VMS_QEMU_QEMU_SNAPSHOT_H
+#define VMS_QEMU_QEMU_SNAPSHOT_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <vmsnap/vmsnap.h>
+
+#include "qemu/qmp.h"
+
+typedef enum {
+    VMS_LIVE_DISK_SKIP = 0, /* not part of the snapshot */
+    VMS_LIVE_DISK_INTERNAL, /* blockdev-snapshot-internal-sync on the device's node */
+    VMS_LIVE_DISK_EXTERNAL, /* the device switches to a new overlay (blockdev-snapshot) */
+} vms_live_disk_kind;
+
+typedef struct {
+    const char *device_id; /* "vms-dev-vda" */
+    vms_live_disk_kind kind;
+    const char *tag;     /* INTERNAL: the qcow2 snapshot name */
+    const char *overlay; /* EXTERNAL: an existing qcow2 file (created by qemu-img, backed by
+                          * the device's current file) that becomes the active layer */
+} vms_live_disk;
+
+/* The file behind the node @device_id currently writes to. */
+char *vms_qemu_device_file(vms_qmp *qmp, const char *device_id, vmsnap_error **error);
+
+/* Take every disk's part at one instant: the overlays are blockdev-add'ed,
+ * then ONE 'transaction' switches every EXTERNAL device to its overlay and
+ * takes every INTERNAL snapshot. All or nothing: on failure the added nodes
+ * are removed again and no device changed. */
+bool vms_qemu_snapshot_disks(vms_qmp *qmp, const vms_live_disk *disks, size_t ndisks,
+                             vmsnap_error **error);
+
+/* Remove internal snapshot @tag from the node of @device_id
+ * (blockdev-snapshot-delete-internal-sync). Absent is not an error. */
+bool vms_qemu_delete_internal(vms_qmp *qmp, const char *device_id, const char *tag,
+                              vmsnap_error **error);
+
+/* Full internal snapshot: 'snapshot-save' job with tag @tag over the nodes
+ * of @device_ids (NULL-terminated), the VM state in the node of
+ * @vmstate_device; waits for the job and dismisses it. The guest is paused
+ * by QEMU for the duration and runs again after (if it ran). */
+bool vms_qemu_save_internal(vms_qmp *qmp, const char *tag, const char *const *device_ids,
+                            const char *vmstate_device, int timeout_ms, vmsnap_error **error);
+
+/* 'snapshot-load' job: disks and VM state back to internal snapshot @tag. */
+bool vms_qemu_load_internal(vms_qmp *qmp, const char *tag, const char *const *device_ids,
+                            const char *vmstate_device, int timeout_ms, vmsnap_error **error);
+
+/* Save the VM state into the open file @fd (migration to 'fd:'), with the
+ * bandwidth limit raised for local files; returns once QEMU reports the
+ * migration completed. The caller pauses the guest first when the state must
+ * match disks taken at the same instant. */
+bool vms_qemu_save_state_to_fd(vms_qmp *qmp, int fd, int timeout_ms, vmsnap_error **error);
+
+/* Stream into the node of @device_id every layer above the file @base (NULL:
+ * the whole chain), so @base's children can go; waits for the job. */
+bool vms_qemu_stream_device(vms_qmp *qmp, const char *device_id, const char *base, int timeout_ms,
+                            vmsnap_error **error);
+
+#endif
