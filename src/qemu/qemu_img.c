@@ -223,8 +223,13 @@ char *vms_qemu_img_info_json(const char *file, bool backing_chain, vmsnap_error 
 {
     if (!check_image(file, error))
         return NULL;
-    const char *argv[] = {"info", "--output=json", backing_chain ? "--backing-chain" : file,
-                          backing_chain ? file : NULL, NULL};
+    /* -U: reading the header is safe while our own QEMU has the image open. */
+    const char *argv[] = {"info",
+                          "--output=json",
+                          "-U",
+                          backing_chain ? "--backing-chain" : file,
+                          backing_chain ? file : NULL,
+                          NULL};
     return vms_qemu_img_run(argv, 0, error);
 }
 
@@ -288,7 +293,8 @@ char **vms_qemu_img_snapshot_list(const char *file, vmsnap_error **error)
 {
     if (!check_image(file, error))
         return NULL;
-    const char *argv[] = {"info", "--output=json", "-f", "qcow2", file, NULL};
+    /* -U: reading the header is safe while our own QEMU has the image open. */
+    const char *argv[] = {"info", "--output=json", "-U", "-f", "qcow2", file, NULL};
     g_autofree char *json = vms_qemu_img_run(argv, 0, error);
     if (!json) {
         vms_error_prefix(error, "listing snapshots: ");

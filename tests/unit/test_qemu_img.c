@@ -353,8 +353,7 @@ static void test_locked_by_running_qemu(void)
     vmsnap_error_code code = vmsnap_error_get_code(err);
     g_clear_pointer(&err, vmsnap_error_free);
     g_autofree char *info_json = vms_qemu_img_info_json(disk, false, &err);
-    g_autofree char *info_message = g_strdup(vmsnap_error_get_message(err));
-    g_clear_pointer(&err, vmsnap_error_free);
+    vms_test_assert_no_error(err);
 
     g_assert_true(vms_qemu_terminate(pid, 10000, &err));
     vms_test_assert_no_error(err);
@@ -367,8 +366,11 @@ static void test_locked_by_running_qemu(void)
         "domain off first)",
         disk, disk);
     g_assert_cmpstr(message, ==, want);
-    g_assert_null(info_json);
-    g_assert_nonnull(strstr(info_message, "Failed to get shared \"write\" lock"));
+    /* Reading the header is allowed (-U): vmsnap reads chains of running domains. */
+    g_assert_nonnull(info_json);
+    g_autofree char *backing = NULL;
+    g_assert_true(vms_qemu_img_get_backing(disk, &backing, NULL, &err));
+    g_assert_null(backing);
 
     /* Once QEMU is gone the same call works. */
     g_assert_true(vms_qemu_img_snapshot_create(disk, "s1", &err));
