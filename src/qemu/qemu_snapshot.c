@@ -1,1 +1,702 @@
-/* qemu_snapshot.c: being written (see the header). */
+/*
+ * qemu_snapshot.c: snapshot operations on a running QEMU (see the header and
+ * docs/qemu.md, "Snapshots of a running QEMU", for the QMP sequences).
+ *
+ * Devices are found by their -device id in query-block; the node each one
+ * writes to is read from there at every call, because overlays taken earlier
+ * (by this process or another vmsnap run) move it. Replies are parsed with
+ * json-c, which stays inside src/qemu/.
+ */
+#include "qemu/qemu_snapshot.h"
+
+#include "util/error.h"
+
+#include <json-c/json.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Deadlines for QMP commands that return at once, and for the block
+ * transaction (internal snapshots write qcow2 metadata before it answers). */
+#define QMP_TIMEOUT_MS         5000
+#define TRANSACTION_TIMEOUT_MS 60000
+
+/* A local file can take the state as fast as QEMU writes it: the default
+ * limit (128 MiB/s) would make saving slower than it needs to be. */
+#define UNLIMITED_BANDWIDTH "1099511627776"
+
+/* QEMU's limit on node names is 31 bytes. */
+#define NODE_NAME_MAX 31
+
+typedef json_object json_value;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_value, json_object_put)
+
+static json_value *member(json_value *obj, const char *key)
+{
+    json_value *value = NULL;
+    if (!obj || !json_object_is_type(obj, json_type_object) ||
+        !json_object_object_get_ex(obj, key, &value))
+        return NULL;
+    return value;
+}
+
+/* The string member @key of @obj, borrowed; NULL if absent or not a string. */
+static const char *member_string(json_value *obj, const char *key)
+{
+    json_value *value = member(obj, key);
+    return value && json_object_is_type(value, json_type_string) ? json_object_get_string(value)
+                                                                 : NULL;
+}
+
+/* Run @command and parse its return value (never NULL on success). */
+static json_value *command_json(vms_qmp *qmp, const char *command, const char *args_json,
+                                vmsnap_error **error)
+{
+    g_autofree char *reply = vms_qmp_command(qmp, command, args_json, QMP_TIMEOUT_MS, error);
+    if (!reply)
+        return NULL;
+    json_value *value = json_tokener_parse(reply);
+    if (!value)
+        vms_error_set(error, VMSNAP_ERR_QEMU, "QEMU's reply to '%s' is not JSON: %.120s", command,
+                      reply);
+    return value;
+}
+
+/* Run a command whose outcome does not matter (cleanup on a path that
+ * already failed): its error must not replace the first one. */
+static void command_best_effort(vms_qmp *qmp, const char *command, const char *args_json)
+{
+    g_autofree char *reply = vms_qmp_command(qmp, command, args_json, QMP_TIMEOUT_MS, NULL);
+}
+
+/* The device id in query-block's "qdev": QEMU 7.2 gives the id itself for
+ * some devices and a QOM path for others — for virtio-blk-pci
+ * "/machine/peripheral/<id>/virtio-backend", where the id is the part after
+ * "peripheral", not the last one; other QOM paths end in the id. */
+static char *qdev_device_id(const char *qdev)
+{
+    static const char peripheral[] = "/machine/peripheral/";
+    if (qdev[0] != '/')
+        return g_strdup(qdev);
+    if (g_str_has_prefix(qdev, peripheral)) {
+        const char *id = qdev + strlen(peripheral);
+        const char *end = strchr(id, '/');
+        return end ? g_strndup(id, (gsize)(end - id)) : g_strdup(id);
+    }
+    return g_strdup(strrchr(qdev, '/') + 1);
+}
+
+static bool qdev_matches(const char *qdev, const char *device_id)
+{
+    if (!qdev)
+        return false;
+    g_autofree char *id = qdev_device_id(qdev);
+    return strcmp(id, device_id) == 0;
+}
+
+/* query-block's entry for @device_id (a new reference). */
+static json_value *query_device(vms_qmp *qmp, const char *device_id, vmsnap_error **error)
+{
+    g_autoptr(json_value) blocks = command_json(qmp, "query-block", NULL, error);
+    if (!blocks)
+        return NULL;
+    if (!json_object_is_type(blocks, json_type_array)) {
+        vms_error_set(error, VMSNAP_ERR_QEMU, "QEMU's reply to 'query-block' is not a list");
+        return NULL;
+    }
+    g_autoptr(GString) known = g_string_new(NULL);
+    size_t n = json_object_array_length(blocks);
+    for (size_t i = 0; i < n; i++) {
+        json_value *entry = json_object_array_get_idx(blocks, i);
+        const char *qdev = member_string(entry, "qdev");
+        if (qdev_matches(qdev, device_id))
+            return json_object_get(entry);
+        if (qdev) {
+            g_autofree char *id = qdev_device_id(qdev);
+            g_string_append_printf(known, "%s%s", known->len ? ", " : "", id);
+        }
+    }
+    vms_error_set(error, VMSNAP_ERR_QEMU,
+                  "QEMU has no disk device '%s' (its disk devices: %s); was the domain's QEMU "
+                  "changed outside vmsnap? Restart the domain to attach its disks again",
+                  device_id, known->len ? known->str : "none");
+    return NULL;
+}
+
+/* The "inserted" member of @device_id's entry (a new reference): the medium
+ * and its top node. */
+static json_value *query_inserted(vms_qmp *qmp, const char *device_id, vmsnap_error **error)
+{
+    g_autoptr(json_value) entry = query_device(qmp, device_id, error);
+    if (!entry)
+        return NULL;
+    json_value *inserted = member(entry, "inserted");
+    if (!inserted) {
+        vms_error_set(error, VMSNAP_ERR_QEMU, "disk device '%s' has no image in QEMU", device_id);
+        return NULL;
+    }
+    return json_object_get(inserted);
+}
+
+/* The node the device writes to now: its top node (inserted.node-name). */
+static char *device_top_node(vms_qmp *qmp, const char *device_id, vmsnap_error **error)
+{
+    g_autoptr(json_value) inserted = query_inserted(qmp, device_id, error);
+    if (!inserted)
+        return NULL;
+    const char *node = member_string(inserted, "node-name");
+    if (!node) {
+        vms_error_set(error, VMSNAP_ERR_QEMU, "QEMU reports no node name for disk device '%s'",
+                      device_id);
+        return NULL;
+    }
+    return g_strdup(node);
+}
+
+char *vms_qemu_device_file(vms_qmp *qmp, const char *device_id, vmsnap_error **error)
+{
+    g_autoptr(json_value) inserted = query_inserted(qmp, device_id, error);
+    if (!inserted)
+        return NULL;
+    const char *file = member_string(inserted, "file");
+    if (!file) {
+        vms_error_set(error, VMSNAP_ERR_QEMU, "QEMU reports no file for disk device '%s'",
+                      device_id);
+        return NULL;
+    }
+    return g_strdup(file);
+}
+
+/* ---- unique names ------------------------------------------------------ */
+
+/* Names for jobs and descriptors: unique in this process, and the pid keeps
+ * two vmsnap processes talking to the same QEMU apart. */
+static char *unique_name(const char *kind)
+{
+    static gint counter;
+    return g_strdup_printf("vms-%s-%d-%d", kind, (int)getpid(), g_atomic_int_add(&counter, 1));
+}
+
+/* Every node name QEMU uses now. */
+static GHashTable *node_names_in_use(vms_qmp *qmp, vmsnap_error **error)
+{
+    g_autoptr(json_value) nodes =
+        command_json(qmp, "query-named-block-nodes", "{\"flat\":true}", error);
+    if (!nodes)
+        return NULL;
+    GHashTable *names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    size_t n = json_object_is_type(nodes, json_type_array) ? json_object_array_length(nodes) : 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = member_string(json_object_array_get_idx(nodes, i), "node-name");
+        if (name)
+            g_hash_table_add(names, g_strdup(name));
+    }
+    return names;
+}
+
+/* "vms-ov-<target>-<n>" for a device "vms-dev-<target>" (any other id is
+ * its own target), the smallest n not in @taken; added to @taken. The
+ * target is cut so the name fits QEMU's limit. Node names allow what
+ * device ids allow, so the result is a valid node name. */
+static char *new_overlay_node_name(const char *device_id, GHashTable *taken)
+{
+    const char *target =
+        g_str_has_prefix(device_id, "vms-dev-") ? device_id + strlen("vms-dev-") : device_id;
+    for (unsigned int n = 1;; n++) {
+        g_autofree char *suffix = g_strdup_printf("-%u", n);
+        int room = NODE_NAME_MAX - (int)strlen("vms-ov-") - (int)strlen(suffix);
+        char *name = g_strdup_printf("vms-ov-%.*s%s", room, target, suffix);
+        if (!g_hash_table_contains(taken, name)) {
+            g_hash_table_add(taken, g_strdup(name));
+            return name;
+        }
+        g_free(name);
+    }
+}
+
+/* ---- the block transaction --------------------------------------------- */
+
+static void remove_nodes(vms_qmp *qmp, GPtrArray *nodes)
+{
+    for (guint i = 0; i < nodes->len; i++) {
+        g_autofree char *quoted = vms_qmp_json_quote(g_ptr_array_index(nodes, i));
+        g_autofree char *args = g_strdup_printf("{\"node-name\":%s}", quoted);
+        command_best_effort(qmp, "blockdev-del", args);
+    }
+}
+
+/* Open @overlay as a qcow2 node named @node with no backing yet:
+ * blockdev-snapshot attaches the device's current node as its backing. */
+static bool add_overlay_node(vms_qmp *qmp, const char *node, const char *overlay,
+                             vmsnap_error **error)
+{
+    g_autofree char *qnode = vms_qmp_json_quote(node);
+    g_autofree char *qfile = vms_qmp_json_quote(overlay);
+    g_autofree char *args =
+        g_strdup_printf("{\"driver\":\"qcow2\",\"node-name\":%s,\"file\":{"
+                        "\"driver\":\"file\",\"filename\":%s},\"backing\":null}",
+                        qnode, qfile);
+    g_autofree char *reply = vms_qmp_command(qmp, "blockdev-add", args, QMP_TIMEOUT_MS, error);
+    return reply != NULL;
+}
+
+static void append_action(GString *actions, const char *type, const char *data_json)
+{
+    g_string_append_printf(actions, "%s{\"type\":\"%s\",\"data\":%s}", actions->len > 1 ? "," : "",
+                           type, data_json);
+}
+
+static bool check_live_disk(const vms_live_disk *disk, vmsnap_error **error)
+{
+    if (!disk->device_id)
+        vms_error_set(error, VMSNAP_ERR_INVALID_ARG, "a disk to snapshot has no device id");
+    else if (disk->kind == VMS_LIVE_DISK_INTERNAL && (!disk->tag || !*disk->tag))
+        vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
+                      "the internal snapshot of disk device '%s' has no tag", disk->device_id);
+    else if (disk->kind == VMS_LIVE_DISK_EXTERNAL && (!disk->overlay || !*disk->overlay))
+        vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
+                      "the external snapshot of disk device '%s' has no overlay file",
+                      disk->device_id);
+    else
+        return true;
+    return false;
+}
+
+/* Add the action for @disk to @actions; an overlay node added to QEMU on
+ * the way is recorded in @added. */
+static bool prepare_disk(vms_qmp *qmp, const vms_live_disk *disk, GHashTable *taken,
+                         GPtrArray *added, GString *actions, vmsnap_error **error)
+{
+    g_autofree char *top = device_top_node(qmp, disk->device_id, error);
+    if (!top)
+        return false;
+    g_autofree char *qtop = vms_qmp_json_quote(top);
+    if (disk->kind == VMS_LIVE_DISK_INTERNAL) {
+        g_autofree char *qtag = vms_qmp_json_quote(disk->tag);
+        g_autofree char *data = g_strdup_printf("{\"device\":%s,\"name\":%s}", qtop, qtag);
+        append_action(actions, "blockdev-snapshot-internal-sync", data);
+        return true;
+    }
+    g_autofree char *node = new_overlay_node_name(disk->device_id, taken);
+    if (!add_overlay_node(qmp, node, disk->overlay, error)) {
+        vms_error_prefix(error, "opening overlay '%s' for disk device '%s': ", disk->overlay,
+                         disk->device_id);
+        return false;
+    }
+    g_ptr_array_add(added, g_strdup(node));
+    g_autofree char *qnode = vms_qmp_json_quote(node);
+    g_autofree char *data = g_strdup_printf("{\"node\":%s,\"overlay\":%s}", qtop, qnode);
+    append_action(actions, "blockdev-snapshot", data);
+    return true;
+}
+
+bool vms_qemu_snapshot_disks(vms_qmp *qmp, const vms_live_disk *disks, size_t ndisks,
+                             vmsnap_error **error)
+{
+    for (size_t i = 0; i < ndisks; i++)
+        if (disks[i].kind != VMS_LIVE_DISK_SKIP && !check_live_disk(&disks[i], error))
+            return false;
+
+    g_autoptr(GHashTable) taken = node_names_in_use(qmp, error);
+    if (!taken)
+        return false;
+    g_autoptr(GPtrArray) added = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GString) actions = g_string_new("[");
+    bool ok = true;
+    for (size_t i = 0; ok && i < ndisks; i++)
+        if (disks[i].kind != VMS_LIVE_DISK_SKIP)
+            ok = prepare_disk(qmp, &disks[i], taken, added, actions, error);
+    if (ok && actions->len > 1) {
+        g_string_append(actions, "]");
+        g_autofree char *args = g_strdup_printf("{\"actions\":%s}", actions->str);
+        g_autofree char *reply =
+            vms_qmp_command(qmp, "transaction", args, TRANSACTION_TIMEOUT_MS, error);
+        ok = reply != NULL;
+    }
+    if (!ok) {
+        remove_nodes(qmp, added);
+        vms_error_prefix(error, "snapshot of the disks not taken (no disk changed): ");
+    }
+    return ok;
+}
+
+/* ---- internal snapshots ------------------------------------------------ */
+
+/* Whether the top image of @device_id holds internal snapshot @tag. */
+static bool has_internal_snapshot(vms_qmp *qmp, const char *device_id, const char *tag, bool *found,
+                                  vmsnap_error **error)
+{
+    g_autoptr(json_value) inserted = query_inserted(qmp, device_id, error);
+    if (!inserted)
+        return false;
+    json_value *snapshots = member(member(inserted, "image"), "snapshots");
+    size_t n = snapshots && json_object_is_type(snapshots, json_type_array)
+                   ? json_object_array_length(snapshots)
+                   : 0;
+    *found = false;
+    for (size_t i = 0; i < n; i++)
+        if (g_strcmp0(member_string(json_object_array_get_idx(snapshots, i), "name"), tag) == 0)
+            *found = true;
+    return true;
+}
+
+bool vms_qemu_delete_internal(vms_qmp *qmp, const char *device_id, const char *tag,
+                              vmsnap_error **error)
+{
+    g_autofree char *top = device_top_node(qmp, device_id, error);
+    if (!top)
+        return false;
+    g_autofree char *qtop = vms_qmp_json_quote(top);
+    g_autofree char *qtag = vms_qmp_json_quote(tag);
+    g_autofree char *args = g_strdup_printf("{\"device\":%s,\"name\":%s}", qtop, qtag);
+    g_autoptr(vmsnap_error) refused = NULL;
+    g_autofree char *reply = vms_qmp_command(qmp, "blockdev-snapshot-delete-internal-sync", args,
+                                             TRANSACTION_TIMEOUT_MS, &refused);
+    if (reply)
+        return true;
+    /* QEMU refuses an absent tag with a GenericError; rather than match its
+     * words, look whether the tag is there. */
+    bool found = true;
+    if (!has_internal_snapshot(qmp, device_id, tag, &found, error))
+        return false;
+    if (!found)
+        return true;
+    vms_error_propagate(error, g_steal_pointer(&refused));
+    vms_error_prefix(error, "deleting internal snapshot '%s' of disk device '%s': ", tag,
+                     device_id);
+    return false;
+}
+
+/* ---- waiting for jobs -------------------------------------------------- */
+
+static gint64 deadline_after(int timeout_ms)
+{
+    return g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+}
+
+static int ms_left(gint64 deadline)
+{
+    gint64 left = (deadline - g_get_monotonic_time() + 999) / 1000;
+    return left > 0 ? (int)MIN(left, G_MAXINT) : 0;
+}
+
+/* The next @event_name whose data member @key is @value, before @deadline;
+ * events of that name for other jobs are consumed (one job at a time runs
+ * on a vmsnap connection). NULL with an error on deadline or disconnect:
+ * the deadline's message is the caller's @what. */
+static vms_qmp_event *wait_job_event(vms_qmp *qmp, const char *event_name, const char *key,
+                                     const char *value, gint64 deadline, const char *what,
+                                     int timeout_ms, vmsnap_error **error)
+{
+    for (;;) {
+        vmsnap_error *err = NULL;
+        vms_qmp_event *event = vms_qmp_wait_event(qmp, event_name, ms_left(deadline), &err);
+        if (!event) {
+            if (ms_left(deadline) == 0) {
+                vmsnap_error_free(err);
+                vms_error_set(error, VMSNAP_ERR_QEMU, "%s did not finish within %d ms", what,
+                              timeout_ms);
+            } else {
+                vms_error_propagate(error, err);
+            }
+            return NULL;
+        }
+        g_autofree char *got = vms_qmp_json_get_string(event->data_json, key);
+        if (g_strcmp0(got, value) == 0)
+            return event;
+        vms_qmp_event_free(event);
+    }
+}
+
+/* Wait for job @job_id to conclude; then its error text (NULL if none) in
+ * *job_error, and the job dismissed. */
+static bool finish_job(vms_qmp *qmp, const char *job_id, gint64 deadline, const char *what,
+                       int timeout_ms, char **job_error, vmsnap_error **error)
+{
+    *job_error = NULL;
+    for (;;) {
+        g_autoptr(vms_qmp_event) event = wait_job_event(qmp, "JOB_STATUS_CHANGE", "id", job_id,
+                                                        deadline, what, timeout_ms, error);
+        if (!event)
+            return false;
+        g_autofree char *status = vms_qmp_json_get_string(event->data_json, "status");
+        if (g_strcmp0(status, "concluded") == 0)
+            break;
+    }
+    g_autoptr(json_value) jobs = command_json(qmp, "query-jobs", NULL, error);
+    if (!jobs)
+        return false;
+    size_t n = json_object_is_type(jobs, json_type_array) ? json_object_array_length(jobs) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_value *job = json_object_array_get_idx(jobs, i);
+        if (g_strcmp0(member_string(job, "id"), job_id) == 0 && member_string(job, "error"))
+            *job_error = g_strdup(member_string(job, "error"));
+    }
+    g_autofree char *qid = vms_qmp_json_quote(job_id);
+    g_autofree char *args = g_strdup_printf("{\"id\":%s}", qid);
+    g_autofree char *reply = vms_qmp_command(qmp, "job-dismiss", args, QMP_TIMEOUT_MS, error);
+    if (!reply) {
+        g_clear_pointer(job_error, g_free);
+        return false;
+    }
+    /* QEMU sent the job's last status change ("null") before answering. */
+    g_autoptr(vms_qmp_event) gone = NULL;
+    while ((gone = vms_qmp_wait_event(qmp, "JOB_STATUS_CHANGE", 0, NULL))) {
+        g_autofree char *id = vms_qmp_json_get_string(gone->data_json, "id");
+        bool last = g_strcmp0(id, job_id) == 0;
+        g_clear_pointer(&gone, vms_qmp_event_free);
+        if (last)
+            break;
+    }
+    return true;
+}
+
+/* The "devices" and "vmstate" arguments of snapshot-save/-load: the top
+ * node of each device. Appends to @args. */
+static bool append_snapshot_nodes(vms_qmp *qmp, const char *const *device_ids,
+                                  const char *vmstate_device, GString *args, vmsnap_error **error)
+{
+    g_autofree char *vmstate = device_top_node(qmp, vmstate_device, error);
+    if (!vmstate)
+        return false;
+    g_autofree char *qvmstate = vms_qmp_json_quote(vmstate);
+    g_string_append_printf(args, ",\"vmstate\":%s,\"devices\":[", qvmstate);
+    for (size_t i = 0; device_ids && device_ids[i]; i++) {
+        g_autofree char *node = device_top_node(qmp, device_ids[i], error);
+        if (!node)
+            return false;
+        g_autofree char *qnode = vms_qmp_json_quote(node);
+        g_string_append_printf(args, "%s%s", i ? "," : "", qnode);
+    }
+    g_string_append(args, "]");
+    return true;
+}
+
+/* snapshot-save or snapshot-load (@verb "save" / "load") as a job. */
+static bool run_snapshot_job(vms_qmp *qmp, const char *verb, const char *tag,
+                             const char *const *device_ids, const char *vmstate_device,
+                             int timeout_ms, vmsnap_error **error)
+{
+    gint64 deadline = deadline_after(timeout_ms);
+    g_autofree char *command = g_strdup_printf("snapshot-%s", verb);
+    g_autofree char *job_id = unique_name(command);
+    g_autofree char *qid = vms_qmp_json_quote(job_id);
+    g_autofree char *qtag = vms_qmp_json_quote(tag);
+    g_autoptr(GString) args = g_string_new(NULL);
+    g_string_append_printf(args, "{\"job-id\":%s,\"tag\":%s", qid, qtag);
+    if (!append_snapshot_nodes(qmp, device_ids, vmstate_device, args, error))
+        return false;
+    g_string_append(args, "}");
+
+    g_autofree char *reply = vms_qmp_command(qmp, command, args->str, QMP_TIMEOUT_MS, error);
+    if (!reply)
+        return false;
+    g_autofree char *what =
+        g_strdup_printf("QEMU's %s job for snapshot '%s' (job id %s)", command, tag, job_id);
+    g_autofree char *job_error = NULL;
+    if (!finish_job(qmp, job_id, deadline, what, timeout_ms, &job_error, error))
+        return false;
+    if (job_error) {
+        vms_error_set(error, VMSNAP_ERR_QEMU, "QEMU could not %s snapshot '%s': %s", verb, tag,
+                      job_error);
+        return false;
+    }
+    return true;
+}
+
+bool vms_qemu_save_internal(vms_qmp *qmp, const char *tag, const char *const *device_ids,
+                            const char *vmstate_device, int timeout_ms, vmsnap_error **error)
+{
+    return run_snapshot_job(qmp, "save", tag, device_ids, vmstate_device, timeout_ms, error);
+}
+
+bool vms_qemu_load_internal(vms_qmp *qmp, const char *tag, const char *const *device_ids,
+                            const char *vmstate_device, int timeout_ms, vmsnap_error **error)
+{
+    return run_snapshot_job(qmp, "load", tag, device_ids, vmstate_device, timeout_ms, error);
+}
+
+/* ---- the VM state to a file -------------------------------------------- */
+
+static bool prepare_migration(vms_qmp *qmp, vmsnap_error **error)
+{
+    /* Without the "events" capability QEMU sends no MIGRATION events. */
+    g_autofree char *caps = vms_qmp_command(
+        qmp, "migrate-set-capabilities",
+        "{\"capabilities\":[{\"capability\":\"events\",\"state\":true}]}", QMP_TIMEOUT_MS, error);
+    if (!caps)
+        return false;
+    g_autofree char *params =
+        vms_qmp_command(qmp, "migrate-set-parameters",
+                        "{\"max-bandwidth\":" UNLIMITED_BANDWIDTH "}", QMP_TIMEOUT_MS, error);
+    return params != NULL;
+}
+
+static bool is_final_migration_status(const char *status)
+{
+    return g_strcmp0(status, "completed") == 0 || g_strcmp0(status, "failed") == 0 ||
+           g_strcmp0(status, "cancelled") == 0;
+}
+
+/* Wait for the migration's final status; failure carries query-migrate's
+ * error-desc. */
+static bool wait_migration(vms_qmp *qmp, gint64 deadline, int timeout_ms, vmsnap_error **error)
+{
+    g_autofree char *status = NULL;
+    while (!is_final_migration_status(status)) {
+        vmsnap_error *err = NULL;
+        g_autoptr(vms_qmp_event) event =
+            vms_qmp_wait_event(qmp, "MIGRATION", ms_left(deadline), &err);
+        if (!event) {
+            if (ms_left(deadline) == 0) {
+                vmsnap_error_free(err);
+                command_best_effort(qmp, "migrate_cancel", NULL);
+                vms_error_set(error, VMSNAP_ERR_QEMU,
+                              "saving the VM state did not finish within %d ms (cancelled)",
+                              timeout_ms);
+            } else {
+                vms_error_propagate(error, err);
+            }
+            return false;
+        }
+        g_free(status);
+        status = vms_qmp_json_get_string(event->data_json, "status");
+    }
+    if (strcmp(status, "completed") == 0)
+        return true;
+    g_autofree char *info = vms_qmp_command(qmp, "query-migrate", NULL, QMP_TIMEOUT_MS, NULL);
+    g_autofree char *desc = info ? vms_qmp_json_get_string(info, "error-desc") : NULL;
+    vms_error_set(error, VMSNAP_ERR_QEMU, "saving the VM state failed: %s", desc ? desc : status);
+    return false;
+}
+
+bool vms_qemu_save_state_to_fd(vms_qmp *qmp, int fd, int timeout_ms, vmsnap_error **error)
+{
+    gint64 deadline = deadline_after(timeout_ms);
+    if (!prepare_migration(qmp, error))
+        return false;
+    g_autofree char *fdname = unique_name("state");
+    g_autofree char *qname = vms_qmp_json_quote(fdname);
+    g_autofree char *fdargs = g_strdup_printf("{\"fdname\":%s}", qname);
+    g_autofree char *got = vms_qmp_command_with_fd(qmp, "getfd", fdargs, fd, QMP_TIMEOUT_MS, error);
+    if (!got)
+        return false;
+    g_autofree char *uri = g_strdup_printf("fd:%s", fdname);
+    g_autofree char *quri = vms_qmp_json_quote(uri);
+    g_autofree char *args = g_strdup_printf("{\"uri\":%s}", quri);
+    g_autofree char *started = vms_qmp_command(qmp, "migrate", args, QMP_TIMEOUT_MS, error);
+    bool ok = started && wait_migration(qmp, deadline, timeout_ms, error);
+    /* A started migration has taken the descriptor out of QEMU's named
+     * ones already; this closes it when the migration never started. */
+    command_best_effort(qmp, "closefd", fdargs);
+    return ok;
+}
+
+/* ---- streaming --------------------------------------------------------- */
+
+/* Check that @base is below the top of @device_id's chain (the error lists
+ * the chain). */
+static bool base_in_chain(vms_qmp *qmp, const char *device_id, const char *base,
+                          vmsnap_error **error)
+{
+    g_autoptr(json_value) inserted = query_inserted(qmp, device_id, error);
+    if (!inserted)
+        return false;
+    g_autoptr(GString) chain = g_string_new(NULL);
+    int depth = -1;
+    int level = 0;
+    for (json_value *image = member(inserted, "image"); image;
+         image = member(image, "backing-image"), level++) {
+        const char *file = member_string(image, "filename");
+        g_string_append_printf(chain, "%s%s", level ? " <- " : "", file ? file : "?");
+        if (depth < 0 && g_strcmp0(file, base) == 0)
+            depth = level;
+    }
+    if (depth > 0)
+        return true;
+    vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
+                  "cannot stream disk device '%s' down to '%s': %s (its chain, top first: %s)",
+                  device_id, base,
+                  depth == 0 ? "that is the active layer itself"
+                             : "that file is not in the disk's backing chain",
+                  chain->str);
+    return false;
+}
+
+/* The format node whose file is @base, when exactly one node opens it.
+ * Two disks can share a backing file (two nodes): then NULL, and the
+ * caller names the file instead, which QEMU looks up in the device's own
+ * chain. */
+static char *unique_node_of_file(vms_qmp *qmp, const char *base, vmsnap_error **error)
+{
+    g_autoptr(json_value) nodes =
+        command_json(qmp, "query-named-block-nodes", "{\"flat\":true}", error);
+    if (!nodes)
+        return NULL;
+    const char *found = NULL;
+    size_t count = 0;
+    size_t n = json_object_is_type(nodes, json_type_array) ? json_object_array_length(nodes) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_value *node = json_object_array_get_idx(nodes, i);
+        const char *drv = member_string(node, "drv");
+        bool protocol = g_strcmp0(drv, "file") == 0 || g_strcmp0(drv, "host_device") == 0;
+        if (!protocol && g_strcmp0(member_string(node, "file"), base) == 0) {
+            found = member_string(node, "node-name");
+            count++;
+        }
+    }
+    return count == 1 && found ? g_strdup(found) : g_strdup("");
+}
+
+static char *stream_args(vms_qmp *qmp, const char *device_id, const char *base, const char *job_id,
+                         vmsnap_error **error)
+{
+    g_autofree char *top = device_top_node(qmp, device_id, error);
+    if (!top)
+        return NULL;
+    g_autofree char *qid = vms_qmp_json_quote(job_id);
+    g_autofree char *qtop = vms_qmp_json_quote(top);
+    g_autoptr(GString) args = g_string_new(NULL);
+    g_string_append_printf(args, "{\"job-id\":%s,\"device\":%s", qid, qtop);
+    if (base) {
+        if (!base_in_chain(qmp, device_id, base, error))
+            return NULL;
+        g_autofree char *node = unique_node_of_file(qmp, base, error);
+        if (!node)
+            return NULL;
+        g_autofree char *qnode = vms_qmp_json_quote(*node ? node : base);
+        g_string_append_printf(args, ",\"%s\":%s", *node ? "base-node" : "base", qnode);
+    }
+    g_string_append(args, "}");
+    return g_string_free(g_steal_pointer(&args), false);
+}
+
+bool vms_qemu_stream_device(vms_qmp *qmp, const char *device_id, const char *base, int timeout_ms,
+                            vmsnap_error **error)
+{
+    gint64 deadline = deadline_after(timeout_ms);
+    g_autofree char *job_id = unique_name("stream");
+    g_autofree char *args = stream_args(qmp, device_id, base, job_id, error);
+    if (!args)
+        return false;
+    g_autofree char *reply = vms_qmp_command(qmp, "block-stream", args, QMP_TIMEOUT_MS, error);
+    if (!reply)
+        return false;
+    g_autofree char *what =
+        g_strdup_printf("streaming into disk device '%s' (job id %s)", device_id, job_id);
+    /* BLOCK_JOB_COMPLETED names the job in "device". */
+    g_autoptr(vms_qmp_event) done = wait_job_event(qmp, "BLOCK_JOB_COMPLETED", "device", job_id,
+                                                   deadline, what, timeout_ms, error);
+    if (!done) {
+        g_autofree char *qid = vms_qmp_json_quote(job_id);
+        g_autofree char *cancel = g_strdup_printf("{\"device\":%s}", qid);
+        command_best_effort(qmp, "block-job-cancel", cancel);
+        return false;
+    }
+    g_autofree char *job_error = vms_qmp_json_get_string(done->data_json, "error");
+    if (job_error) {
+        vms_error_set(error, VMSNAP_ERR_QEMU, "streaming into disk device '%s' failed: %s",
+                      device_id, job_error);
+        return false;
+    }
+    return true;
+}

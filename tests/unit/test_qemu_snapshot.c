@@ -1,0 +1,771 @@
+/* test_qemu_snapshot.c: snapshot operations on a real QEMU over QMP.
+ * These tests need qemu-system-x86_64, qemu-img and qemu-io; without them
+ * they fail. QEMU runs with stopped CPUs and no guest: data goes through
+ * the disk devices with the HMP 'qemu-io' command, and is checked with
+ * qemu-io on the files once QEMU has quit. */
+#include "qemu/qemu_img.h"
+#include "qemu/qemu_process.h"
+#include "qemu/qemu_snapshot.h"
+#include "qemu/qmp.h"
+#include "testutil.h"
+#include "util/subprocess.h"
+
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LAUNCH_MS 30000
+#define QMP_MS    5000
+#define JOB_MS    60000
+
+static void require_program(const char *name)
+{
+    g_autofree char *path = g_find_program_in_path(name);
+    if (!path)
+        g_error("%s is not on PATH; these tests need QEMU (apt-get install qemu-system-x86 "
+                "qemu-utils)",
+                name);
+}
+
+static void require_qemu(void)
+{
+    require_program("qemu-system-x86_64");
+    require_program("qemu-img");
+    require_program("qemu-io");
+}
+
+/* ---- images ------------------------------------------------------------ */
+
+static char *image_path(const char *dir, const char *name)
+{
+    return g_build_filename(dir, name, NULL);
+}
+
+static void make_image(const char *path, const char *format, const char *backing)
+{
+    vmsnap_error *err = NULL;
+    g_assert_true(vms_qemu_img_create(path, format, backing ? 0 : 1 << 20, backing, "qcow2", &err));
+    vms_test_assert_no_error(err);
+}
+
+/* Run qemu-io on a file (QEMU not running); returns its exit status and
+ * keeps its output in *out. */
+static int qemu_io(const char *file, const char *format, const char *command, char **out)
+{
+    const char *argv[] = {"qemu-io", "-f", format, "-c", command, file, NULL};
+    vms_subprocess_result res;
+    vmsnap_error *err = NULL;
+    g_assert_true(vms_subprocess_run(argv, 30000, &res, &err));
+    vms_test_assert_no_error(err);
+    int status = res.exit_status;
+    if (out)
+        *out = g_strconcat(res.out, res.err, NULL);
+    vms_subprocess_result_clear(&res);
+    return status;
+}
+
+static void write_pattern(const char *file, const char *format, int pattern, const char *where)
+{
+    g_autofree char *command = g_strdup_printf("write -P 0x%02x %s", pattern, where);
+    g_autofree char *out = NULL;
+    if (qemu_io(file, format, command, &out) != 0)
+        g_error("qemu-io '%s' %s failed: %s", command, file, out);
+}
+
+/* The file reads @pattern at @where ("OFFSET LENGTH"). */
+static void assert_pattern(const char *file, const char *format, int pattern, const char *where)
+{
+    g_autofree char *command = g_strdup_printf("read -P 0x%02x %s", pattern, where);
+    g_autofree char *out = NULL;
+    int status = qemu_io(file, format, command, &out);
+    if (status != 0 || strstr(out, "Pattern verification failed"))
+        g_error("%s does not read 0x%02x at %s: %s", file, pattern, where, out);
+}
+
+static void assert_no_pattern(const char *file, const char *format, int pattern, const char *where)
+{
+    g_autofree char *command = g_strdup_printf("read -P 0x%02x %s", pattern, where);
+    g_autofree char *out = NULL;
+    qemu_io(file, format, command, &out);
+    if (!strstr(out, "Pattern verification failed"))
+        g_error("%s still reads 0x%02x at %s", file, pattern, where);
+}
+
+static char *backing_of(const char *file)
+{
+    g_autofree char *backing = NULL;
+    g_autofree char *format = NULL;
+    vmsnap_error *err = NULL;
+    g_assert_true(vms_qemu_img_get_backing(file, &backing, &format, &err));
+    vms_test_assert_no_error(err);
+    return g_steal_pointer(&backing);
+}
+
+/* ---- a QEMU with disks ------------------------------------------------- */
+
+/* The QEMU of the running test: a failing assertion aborts, and the daemon
+ * (not our child) must not outlive the test. */
+static volatile pid_t running_qemu;
+
+static void kill_qemu_on_abort(int sig)
+{
+    if (running_qemu > 0)
+        kill(running_qemu, SIGKILL);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+typedef struct {
+    char *dir;
+    vms_qemu_config config;
+    vms_qemu_paths *paths;
+    pid_t pid;
+    vms_qmp *qmp;
+} vm;
+
+static vm *vm_new(uint64_t memory_mib)
+{
+    require_qemu();
+    vm *v = g_new0(vm, 1);
+    v->dir = vms_test_make_tmpdir();
+    v->config.name = g_strdup("snap");
+    v->config.memory_mib = memory_mib;
+    v->config.vcpus = 1;
+    v->config.paused = true; /* no guest: block operations need none */
+    g_autofree char *run = g_build_filename(v->dir, "run", NULL);
+    g_assert_cmpint(g_mkdir_with_parents(run, 0700), ==, 0);
+    v->paths = vms_qemu_paths_new(run);
+    return v;
+}
+
+static void vm_add_disk(vm *v, const char *file, const char *format, const char *target)
+{
+    v->config.disks = g_renew(vms_qemu_disk, v->config.disks, v->config.ndisks + 1);
+    vms_qemu_disk *disk = &v->config.disks[v->config.ndisks++];
+    memset(disk, 0, sizeof(*disk));
+    disk->file = g_strdup(file);
+    disk->format = g_strdup(format);
+    disk->node_name = g_strdup_printf("vms-%s", target);
+    disk->device_id = g_strdup_printf("vms-dev-%s", target);
+}
+
+static void vm_start(vm *v)
+{
+    vmsnap_error *err = NULL;
+    v->pid = vms_qemu_launch(&v->config, v->paths, LAUNCH_MS, &err);
+    vms_test_assert_no_error(err);
+    g_assert_cmpint(v->pid, >, 0);
+    running_qemu = v->pid;
+    v->qmp = vms_qmp_connect(v->paths->qmp_socket, QMP_MS, &err);
+    vms_test_assert_no_error(err);
+}
+
+/* QEMU quits (flushing its images) and is gone. */
+static void vm_quit(vm *v)
+{
+    if (!v->pid)
+        return;
+    g_autofree char *reply = vms_qmp_command(v->qmp, "quit", NULL, QMP_MS, NULL);
+    g_clear_pointer(&v->qmp, vms_qmp_free);
+    g_assert_true(vms_qemu_wait_exit(v->pid, LAUNCH_MS));
+    v->pid = 0;
+    running_qemu = 0;
+}
+
+static void vm_free(vm *v)
+{
+    if (v->pid) {
+        g_clear_pointer(&v->qmp, vms_qmp_free);
+        vms_qemu_terminate(v->pid, 3000, NULL);
+        running_qemu = 0;
+    }
+    vms_qemu_config_clear(&v->config);
+    vms_qemu_paths_free(v->paths);
+    g_free(v->dir);
+    g_free(v);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(vm, vm_free)
+
+static char *vm_command(vm *v, const char *command, const char *args)
+{
+    vmsnap_error *err = NULL;
+    char *reply = vms_qmp_command(v->qmp, command, args, QMP_MS, &err);
+    vms_test_assert_no_error(err);
+    return reply;
+}
+
+/* Write or read through the guest's device, as the guest would. */
+static void vm_qemu_io(vm *v, const char *device_id, const char *command)
+{
+    g_autofree char *line = g_strdup_printf("qemu-io -d /machine/peripheral/%s/virtio-backend "
+                                            "\"%s\"",
+                                            device_id, command);
+    vmsnap_error *err = NULL;
+    g_autofree char *text = vms_qmp_hmp(v->qmp, line, QMP_MS, &err);
+    vms_test_assert_no_error(err);
+}
+
+static char *vm_device_file(vm *v, const char *device_id)
+{
+    vmsnap_error *err = NULL;
+    char *file = vms_qemu_device_file(v->qmp, device_id, &err);
+    vms_test_assert_no_error(err);
+    return file;
+}
+
+/* query-block's image chain of the first disk, top first, " <- " between. */
+static char *vm_chain(vm *v, guint index)
+{
+    g_autofree char *blocks = vm_command(v, "query-block", NULL);
+    GString *chain = g_string_new(NULL);
+    g_autofree char *key = g_strdup_printf("%u.inserted.image", index);
+    for (;;) {
+        g_autofree char *filename_key = g_strconcat(key, ".filename", NULL);
+        g_autofree char *file = vms_qmp_json_get_string(blocks, filename_key);
+        if (!file)
+            break;
+        g_string_append_printf(chain, "%s%s", chain->len ? " <- " : "", file);
+        char *next = g_strconcat(key, ".backing-image", NULL);
+        g_free(key);
+        key = next;
+    }
+    return g_string_free(chain, false);
+}
+
+static gint compare_strings(gconstpointer a, gconstpointer b)
+{
+    return g_strcmp0(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every node name, sorted, comma-separated. */
+static char *vm_node_names(vm *v)
+{
+    g_autofree char *nodes = vm_command(v, "query-named-block-nodes", "{\"flat\":true}");
+    size_t n = 0;
+    g_assert_true(vms_qmp_json_get_length(nodes, NULL, &n));
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    for (size_t i = 0; i < n; i++) {
+        g_autofree char *key = g_strdup_printf("%zu.node-name", i);
+        g_ptr_array_add(names, vms_qmp_json_get_string(nodes, key));
+    }
+    g_ptr_array_sort(names, compare_strings);
+    g_ptr_array_add(names, NULL);
+    return g_strjoinv(",", (char **)names->pdata);
+}
+
+static bool strv_has(char **strv, const char *s)
+{
+    return strv && g_strv_contains((const char *const *)strv, s);
+}
+
+static char **snapshot_list(const char *file)
+{
+    vmsnap_error *err = NULL;
+    char **names = vms_qemu_img_snapshot_list(file, &err);
+    vms_test_assert_no_error(err);
+    return names;
+}
+
+static void assert_error_message(vmsnap_error **err, vmsnap_error_code code, const char *message)
+{
+    g_assert_nonnull(*err);
+    g_assert_cmpstr(vmsnap_error_get_message(*err), ==, message);
+    vms_test_assert_error(*err, code);
+}
+
+static double elapsed_ms(gint64 start)
+{
+    return (double)(g_get_monotonic_time() - start) / 1000.0;
+}
+
+/* ---- device lookup ----------------------------------------------------- */
+
+static void test_device_file(void)
+{
+    g_autoptr(vm) v = vm_new(64);
+    g_autofree char *vda = image_path(v->dir, "vda.qcow2");
+    g_autofree char *vdb = image_path(v->dir, "vdb.raw");
+    make_image(vda, "qcow2", NULL);
+    make_image(vdb, "raw", NULL);
+    vm_add_disk(v, vda, "qcow2", "vda");
+    vm_add_disk(v, vdb, "raw", "vdb");
+    vm_start(v);
+
+    g_autofree char *file_a = vm_device_file(v, "vms-dev-vda");
+    g_autofree char *file_b = vm_device_file(v, "vms-dev-vdb");
+    g_assert_cmpstr(file_a, ==, vda);
+    g_assert_cmpstr(file_b, ==, vdb);
+
+    vmsnap_error *err = NULL;
+    g_assert_null(vms_qemu_device_file(v->qmp, "vms-dev-vdz", &err));
+    assert_error_message(&err, VMSNAP_ERR_QEMU,
+                         "QEMU has no disk device 'vms-dev-vdz' (its disk devices: vms-dev-vda, "
+                         "vms-dev-vdb); was the domain's QEMU changed outside vmsnap? Restart "
+                         "the domain to attach its disks again");
+    /* The QOM path's last part is not a device id. */
+    g_assert_null(vms_qemu_device_file(v->qmp, "virtio-backend", &err));
+    vms_test_assert_error(err, VMSNAP_ERR_QEMU);
+    vm_quit(v);
+}
+
+/* ---- the block transaction --------------------------------------------- */
+
+static void test_external(void)
+{
+    g_autoptr(vm) v = vm_new(64);
+    g_autofree char *base = image_path(v->dir, "vda.qcow2");
+    g_autofree char *ov1 = image_path(v->dir, "vda.s1.qcow2");
+    g_autofree char *ov2 = image_path(v->dir, "vda.s2.qcow2");
+    make_image(base, "qcow2", NULL);
+    write_pattern(base, "qcow2", 0x11, "0 8k");
+    make_image(ov1, "qcow2", base);
+    vm_add_disk(v, base, "qcow2", "vda");
+    vm_start(v);
+
+    vms_live_disk disk = {
+        .device_id = "vms-dev-vda", .kind = VMS_LIVE_DISK_EXTERNAL, .overlay = ov1};
+    vmsnap_error *err = NULL;
+    gint64 start = g_get_monotonic_time();
+    g_assert_true(vms_qemu_snapshot_disks(v->qmp, &disk, 1, &err));
+    g_test_message("transaction with one external overlay: %.1f ms", elapsed_ms(start));
+    vms_test_assert_no_error(err);
+    g_autofree char *file = vm_device_file(v, "vms-dev-vda");
+    g_assert_cmpstr(file, ==, ov1);
+    g_autofree char *chain = vm_chain(v, 0);
+    g_autofree char *expected = g_strdup_printf("%s <- %s", ov1, base);
+    g_assert_cmpstr(chain, ==, expected);
+    g_autofree char *nodes = vm_node_names(v);
+    g_assert_nonnull(strstr(nodes, "vms-ov-vda-1"));
+
+    vm_qemu_io(v, "vms-dev-vda", "write -P 0x55 0 4k");
+
+    /* A second overlay on top of the first: a new node name, a longer chain. */
+    make_image(ov2, "qcow2", ov1);
+    disk.overlay = ov2;
+    g_assert_true(vms_qemu_snapshot_disks(v->qmp, &disk, 1, &err));
+    vms_test_assert_no_error(err);
+    g_autofree char *chain2 = vm_chain(v, 0);
+    g_autofree char *expected2 = g_strdup_printf("%s <- %s <- %s", ov2, ov1, base);
+    g_assert_cmpstr(chain2, ==, expected2);
+    g_autofree char *nodes2 = vm_node_names(v);
+    g_assert_nonnull(strstr(nodes2, "vms-ov-vda-2"));
+    vm_qemu_io(v, "vms-dev-vda", "write -P 0x66 4k 4k");
+    vm_quit(v);
+
+    g_autofree char *b1 = backing_of(ov1);
+    g_autofree char *b2 = backing_of(ov2);
+    g_assert_cmpstr(b1, ==, base);
+    g_assert_cmpstr(b2, ==, ov1);
+    assert_pattern(ov2, "qcow2", 0x55, "0 4k");
+    assert_pattern(ov2, "qcow2", 0x66, "4k 4k");
+    assert_pattern(ov1, "qcow2", 0x55, "0 4k");
+    assert_pattern(ov1, "qcow2", 0x11, "4k 4k");
+    assert_pattern(base, "qcow2", 0x11, "0 8k");
+    assert_no_pattern(base, "qcow2", 0x55, "0 4k");
+}
+
+static void test_internal_and_external_together(void)
+{
+    g_autoptr(vm) v = vm_new(64);
+    g_autofree char *vda = image_path(v->dir, "vda.qcow2");
+    g_autofree char *vdb = image_path(v->dir, "vdb.qcow2");
+    g_autofree char *ov = image_path(v->dir, "vda.s1.qcow2");
+    g_autofree char *vdc = image_path(v->dir, "vdc.qcow2");
+    make_image(vda, "qcow2", NULL);
+    make_image(vdb, "qcow2", NULL);
+    make_image(vdc, "qcow2", NULL);
+    make_image(ov, "qcow2", vda);
+    write_pattern(vdb, "qcow2", 0x22, "0 4k");
+    vm_add_disk(v, vda, "qcow2", "vda");
+    vm_add_disk(v, vdb, "qcow2", "vdb");
+    vm_add_disk(v, vdc, "qcow2", "vdc");
+    vm_start(v);
+
+    vms_live_disk disks[] = {
+        {.device_id = "vms-dev-vda", .kind = VMS_LIVE_DISK_EXTERNAL, .overlay = ov},
+        {.device_id = "vms-dev-vdb", .kind = VMS_LIVE_DISK_INTERNAL, .tag = "s1"},
+        {.device_id = "vms-dev-vdc", .kind = VMS_LIVE_DISK_SKIP},
+    };
+    vmsnap_error *err = NULL;
+    gint64 start = g_get_monotonic_time();
+    g_assert_true(vms_qemu_snapshot_disks(v->qmp, disks, G_N_ELEMENTS(disks), &err));
+    g_test_message("transaction with an overlay and an internal snapshot: %.1f ms",
+                   elapsed_ms(start));
+    vms_test_assert_no_error(err);
+    g_autofree char *file_a = vm_device_file(v, "vms-dev-vda");
+    g_autofree char *file_b = vm_device_file(v, "vms-dev-vdb");
+    g_autofree char *file_c = vm_device_file(v, "vms-dev-vdc");
+    g_assert_cmpstr(file_a, ==, ov);
+    g_assert_cmpstr(file_b, ==, vdb);
+    g_assert_cmpstr(file_c, ==, vdc);
+    /* QEMU lists the new tag while it runs. */
+    g_autofree char *info = NULL;
+    info = vms_qmp_hmp(v->qmp, "info snapshots", QMP_MS, &err);
+    vms_test_assert_no_error(err);
+    g_assert_nonnull(strstr(info, "s1"));
+
+    vm_qemu_io(v, "vms-dev-vdb", "write -P 0x77 0 4k");
+    vm_quit(v);
+
+    g_auto(GStrv) tags_b = snapshot_list(vdb);
+    g_auto(GStrv) tags_c = snapshot_list(vdc);
+    g_assert_true(strv_has(tags_b, "s1"));
+    g_assert_false(strv_has(tags_c, "s1"));
+    assert_pattern(vdb, "qcow2", 0x77, "0 4k");
+    g_assert_true(vms_qemu_img_snapshot_apply(vdb, "s1", &err));
+    vms_test_assert_no_error(err);
+    assert_pattern(vdb, "qcow2", 0x22, "0 4k");
+}
+
+static void test_failing_transaction_changes_nothing(void)
+{
+    g_autoptr(vm) v = vm_new(64);
+    g_autofree char *vda = image_path(v->dir, "vda.qcow2");
+    g_autofree char *vdb = image_path(v->dir, "vdb.raw");
+    g_autofree char *ov = image_path(v->dir, "vda.s1.qcow2");
+    g_autofree char *missing = image_path(v->dir, "missing.qcow2");
+    make_image(vda, "qcow2", NULL);
+    make_image(vdb, "raw", NULL);
+    make_image(ov, "qcow2", vda);
+    vm_add_disk(v, vda, "qcow2", "vda");
+    vm_add_disk(v, vdb, "raw", "vdb");
+    vm_start(v);
+    g_autofree char *nodes_before = vm_node_names(v);
+
+    /* The overlay cannot be opened: blockdev-add fails before the transaction. */
+    vms_live_disk missing_overlay[] = {
+        {.device_id = "vms-dev-vda", .kind = VMS_LIVE_DISK_EXTERNAL, .overlay = missing},
+    };
+    vmsnap_error *err = NULL;
+    g_assert_false(vms_qemu_snapshot_disks(v->qmp, missing_overlay, 1, &err));
+    g_autofree char *msg1 = g_strdup_printf(
+        "snapshot of the disks not taken (no disk changed): opening overlay '%s' for disk device "
+        "'vms-dev-vda': QEMU refused 'blockdev-add': Could not open '%s': No such file or "
+        "directory",
+        missing, missing);
+    assert_error_message(&err, VMSNAP_ERR_QEMU, msg1);
+
+    /* The overlay is added, then the transaction fails on the raw disk:
+     * the overlay node goes again and vda keeps its file. */
+    vms_live_disk raw_internal[] = {
+        {.device_id = "vms-dev-vda", .kind = VMS_LIVE_DISK_EXTERNAL, .overlay = ov},
+        {.device_id = "vms-dev-vdb", .kind = VMS_LIVE_DISK_INTERNAL, .tag = "s1"},
+    };
+    g_assert_false(vms_qemu_snapshot_disks(v->qmp, raw_internal, 2, &err));
+    assert_error_message(&err, VMSNAP_ERR_QEMU,
+                         "snapshot of the disks not taken (no disk changed): QEMU refused "
+                         "'transaction': Block format 'raw' used by device 'vms-vdb' does not "
+                         "support internal snapshots");
+    g_autofree char *file_a = vm_device_file(v, "vms-dev-vda");
+    g_assert_cmpstr(file_a, ==, vda);
+    g_autofree char *nodes_after = vm_node_names(v);
+    g_assert_cmpstr(nodes_after, ==, nodes_before);
+
+    /* An unknown device, and arguments missing. */
+    vms_live_disk unknown[] = {
+        {.device_id = "vms-dev-vda", .kind = VMS_LIVE_DISK_EXTERNAL, .overlay = ov},
+        {.device_id = "vms-dev-vdq", .kind = VMS_LIVE_DISK_INTERNAL, .tag = "s1"},
+    };
+    g_assert_false(vms_qemu_snapshot_disks(v->qmp, unknown, 2, &err));
+    assert_error_message(&err, VMSNAP_ERR_QEMU,
+                         "snapshot of the disks not taken (no disk changed): QEMU has no disk "
+                         "device 'vms-dev-vdq' (its disk devices: vms-dev-vda, vms-dev-vdb); was "
+                         "the domain's QEMU changed outside vmsnap? Restart the domain to attach "
+                         "its disks again");
+    g_autofree char *nodes_unknown = vm_node_names(v);
+    g_assert_cmpstr(nodes_unknown, ==, nodes_before);
+    vms_live_disk no_tag = {.device_id = "vms-dev-vda", .kind = VMS_LIVE_DISK_INTERNAL};
+    g_assert_false(vms_qemu_snapshot_disks(v->qmp, &no_tag, 1, &err));
+    assert_error_message(&err, VMSNAP_ERR_INVALID_ARG,
+                         "the internal snapshot of disk device 'vms-dev-vda' has no tag");
+
+    /* The same overlay works once the raw disk is left out. */
+    g_assert_true(vms_qemu_snapshot_disks(v->qmp, raw_internal, 1, &err));
+    vms_test_assert_no_error(err);
+    g_autofree char *file_after = vm_device_file(v, "vms-dev-vda");
+    g_assert_cmpstr(file_after, ==, ov);
+    vm_quit(v);
+}
+
+static void test_delete_internal(void)
+{
+    g_autoptr(vm) v = vm_new(64);
+    g_autofree char *vda = image_path(v->dir, "vda.qcow2");
+    make_image(vda, "qcow2", NULL);
+    vm_add_disk(v, vda, "qcow2", "vda");
+    vm_start(v);
+
+    vms_live_disk disks[] = {
+        {.device_id = "vms-dev-vda", .kind = VMS_LIVE_DISK_INTERNAL, .tag = "keep"},
+    };
+    vmsnap_error *err = NULL;
+    g_assert_true(vms_qemu_snapshot_disks(v->qmp, disks, 1, &err));
+    disks[0].tag = "gone";
+    g_assert_true(vms_qemu_snapshot_disks(v->qmp, disks, 1, &err));
+    vms_test_assert_no_error(err);
+
+    g_assert_true(vms_qemu_delete_internal(v->qmp, "vms-dev-vda", "gone", &err));
+    vms_test_assert_no_error(err);
+    /* Absent (just deleted, or never there): success. */
+    g_assert_true(vms_qemu_delete_internal(v->qmp, "vms-dev-vda", "gone", &err));
+    g_assert_true(vms_qemu_delete_internal(v->qmp, "vms-dev-vda", "never", &err));
+    vms_test_assert_no_error(err);
+    g_assert_false(vms_qemu_delete_internal(v->qmp, "vms-dev-vdq", "keep", &err));
+    vms_test_assert_error(err, VMSNAP_ERR_QEMU);
+    vm_quit(v);
+
+    g_auto(GStrv) tags = snapshot_list(vda);
+    g_assert_true(strv_has(tags, "keep"));
+    g_assert_false(strv_has(tags, "gone"));
+}
+
+/* ---- snapshot-save / snapshot-load ------------------------------------- */
+
+static char *vm_status(vm *v)
+{
+    g_autofree char *reply = vm_command(v, "query-status", NULL);
+    return vms_qmp_json_get_string(reply, "status");
+}
+
+static void test_save_load_internal(void)
+{
+    g_autoptr(vm) v = vm_new(256);
+    g_autofree char *vda = image_path(v->dir, "vda.qcow2");
+    g_autofree char *vdb = image_path(v->dir, "vdb.qcow2");
+    make_image(vda, "qcow2", NULL);
+    make_image(vdb, "qcow2", NULL);
+    write_pattern(vda, "qcow2", 0x11, "0 4k");
+    write_pattern(vdb, "qcow2", 0x22, "0 4k");
+    vm_add_disk(v, vda, "qcow2", "vda");
+    vm_add_disk(v, vdb, "qcow2", "vdb");
+    vm_start(v);
+
+    const char *const devices[] = {"vms-dev-vda", "vms-dev-vdb", NULL};
+    vmsnap_error *err = NULL;
+    gint64 start = g_get_monotonic_time();
+    g_assert_true(vms_qemu_save_internal(v->qmp, "full", devices, "vms-dev-vda", JOB_MS, &err));
+    g_test_message("snapshot-save of a paused 256 MiB guest: %.1f ms", elapsed_ms(start));
+    vms_test_assert_no_error(err);
+    g_autofree char *status = vm_status(v);
+    g_assert_cmpstr(status, ==, "prelaunch"); /* paused before, paused after */
+
+    vm_qemu_io(v, "vms-dev-vda", "write -P 0x55 0 4k");
+    vm_qemu_io(v, "vms-dev-vdb", "write -P 0x66 0 4k");
+
+    start = g_get_monotonic_time();
+    g_assert_true(vms_qemu_load_internal(v->qmp, "full", devices, "vms-dev-vda", JOB_MS, &err));
+    g_test_message("snapshot-load of a paused 256 MiB guest: %.1f ms", elapsed_ms(start));
+    vms_test_assert_no_error(err);
+
+    /* Failures carry QEMU's words, and leave no job behind. */
+    g_assert_false(vms_qemu_load_internal(v->qmp, "nosuch", devices, "vms-dev-vda", JOB_MS, &err));
+    assert_error_message(&err, VMSNAP_ERR_QEMU,
+                         "QEMU could not load snapshot 'nosuch': Snapshot 'nosuch' does not "
+                         "exist in one or more devices");
+    g_autofree char *jobs = vm_command(v, "query-jobs", NULL);
+    g_assert_cmpstr(jobs, ==, "[]");
+    g_assert_false(vms_qemu_save_internal(v->qmp, "x", devices, "vms-dev-vdq", JOB_MS, &err));
+    vms_test_assert_error(err, VMSNAP_ERR_QEMU);
+    vm_quit(v);
+
+    assert_pattern(vda, "qcow2", 0x11, "0 4k");
+    assert_pattern(vdb, "qcow2", 0x22, "0 4k");
+    g_auto(GStrv) tags_a = snapshot_list(vda);
+    g_auto(GStrv) tags_b = snapshot_list(vdb);
+    g_assert_true(strv_has(tags_a, "full"));
+    g_assert_true(strv_has(tags_b, "full"));
+}
+
+static void test_save_internal_raw_refused(void)
+{
+    g_autoptr(vm) v = vm_new(64);
+    g_autofree char *vda = image_path(v->dir, "vda.qcow2");
+    g_autofree char *vdb = image_path(v->dir, "vdb.raw");
+    make_image(vda, "qcow2", NULL);
+    make_image(vdb, "raw", NULL);
+    vm_add_disk(v, vda, "qcow2", "vda");
+    vm_add_disk(v, vdb, "raw", "vdb");
+    vm_start(v);
+
+    const char *const devices[] = {"vms-dev-vda", "vms-dev-vdb", NULL};
+    vmsnap_error *err = NULL;
+    g_assert_false(vms_qemu_save_internal(v->qmp, "full", devices, "vms-dev-vda", JOB_MS, &err));
+    assert_error_message(&err, VMSNAP_ERR_QEMU,
+                         "QEMU could not save snapshot 'full': Device 'vms-vdb' is writable but "
+                         "does not support snapshots");
+    g_autofree char *jobs = vm_command(v, "query-jobs", NULL);
+    g_assert_cmpstr(jobs, ==, "[]");
+    vm_quit(v);
+    g_auto(GStrv) tags = snapshot_list(vda);
+    g_assert_false(strv_has(tags, "full"));
+}
+
+/* ---- the VM state to a file -------------------------------------------- */
+
+static void test_save_state_to_fd(void)
+{
+    g_autoptr(vm) v = vm_new(256);
+    g_autofree char *vda = image_path(v->dir, "vda.qcow2");
+    make_image(vda, "qcow2", NULL);
+    vm_add_disk(v, vda, "qcow2", "vda");
+    vm_start(v);
+    g_autofree char *state = image_path(v->dir, "state.vmstate");
+    vmsnap_error *err = NULL;
+
+    /* A descriptor QEMU cannot write: the migration fails with its reason
+     * and the guest stays as it was. */
+    int ro = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    g_assert_cmpint(ro, >=, 0);
+    g_assert_false(vms_qemu_save_state_to_fd(v->qmp, ro, JOB_MS, &err));
+    assert_error_message(&err, VMSNAP_ERR_QEMU,
+                         "saving the VM state failed: Unable to write to file: Bad file "
+                         "descriptor");
+    close(ro);
+    g_autofree char *status_failed = vm_status(v);
+    g_assert_cmpstr(status_failed, ==, "prelaunch");
+
+    int fd = open(state, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    g_assert_cmpint(fd, >=, 0);
+    gint64 start = g_get_monotonic_time();
+    g_assert_true(vms_qemu_save_state_to_fd(v->qmp, fd, JOB_MS, &err));
+    g_test_message("state of a paused 256 MiB guest to a file: %.1f ms", elapsed_ms(start));
+    vms_test_assert_no_error(err);
+    g_assert_cmpint(close(fd), ==, 0);
+
+    /* QEMU's migration stream starts with "QEVM", version 3. */
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    g_assert_true(g_file_get_contents(state, &data, &len, NULL));
+    g_assert_cmpuint(len, >, 8);
+    g_assert_cmpmem(data, 8, "QEVM\0\0\0\3", 8);
+    /* The guest stays stopped, its disks inactive until 'cont'; QEMU 7.2
+     * refuses a second save until then. */
+    g_autofree char *status = vm_status(v);
+    g_assert_cmpstr(status, ==, "postmigrate");
+    int again = open(state, O_WRONLY | O_CLOEXEC);
+    g_assert_cmpint(again, >=, 0);
+    g_assert_false(vms_qemu_save_state_to_fd(v->qmp, again, JOB_MS, &err));
+    assert_error_message(&err, VMSNAP_ERR_QEMU,
+                         "QEMU refused 'migrate': Can't migrate the vm that was paused due to "
+                         "previous migration");
+    close(again);
+    vm_quit(v);
+}
+
+/* ---- streaming --------------------------------------------------------- */
+
+/* base (0x11 at 0) <- mid (0x22 at 64k) <- top (0x33 at 128k), attached as vda. */
+static vm *vm_with_chain(char **base, char **mid, char **top)
+{
+    vm *v = vm_new(64);
+    *base = image_path(v->dir, "base.qcow2");
+    *mid = image_path(v->dir, "mid.qcow2");
+    *top = image_path(v->dir, "top.qcow2");
+    make_image(*base, "qcow2", NULL);
+    make_image(*mid, "qcow2", *base);
+    make_image(*top, "qcow2", *mid);
+    write_pattern(*base, "qcow2", 0x11, "0 64k");
+    write_pattern(*mid, "qcow2", 0x22, "64k 64k");
+    write_pattern(*top, "qcow2", 0x33, "128k 64k");
+    vm_add_disk(v, *top, "qcow2", "vda");
+    vm_start(v);
+    return v;
+}
+
+static void assert_chain_contents(const char *top)
+{
+    assert_pattern(top, "qcow2", 0x11, "0 64k");
+    assert_pattern(top, "qcow2", 0x22, "64k 64k");
+    assert_pattern(top, "qcow2", 0x33, "128k 64k");
+}
+
+static void test_stream_to_base(void)
+{
+    g_autofree char *base = NULL, *mid = NULL, *top = NULL;
+    g_autoptr(vm) v = vm_with_chain(&base, &mid, &top);
+
+    vmsnap_error *err = NULL;
+    gint64 start = g_get_monotonic_time();
+    g_assert_true(vms_qemu_stream_device(v->qmp, "vms-dev-vda", base, JOB_MS, &err));
+    g_test_message("stream of 64 KiB: %.1f ms", elapsed_ms(start));
+    vms_test_assert_no_error(err);
+    g_autofree char *chain = vm_chain(v, 0);
+    g_autofree char *expected = g_strdup_printf("%s <- %s", top, base);
+    g_assert_cmpstr(chain, ==, expected);
+    vm_quit(v);
+
+    g_autofree char *backing = backing_of(top);
+    g_assert_cmpstr(backing, ==, base);
+    assert_chain_contents(top);
+    /* mid's data is in top now: top reads the same without it. */
+    g_assert_cmpint(g_unlink(mid), ==, 0);
+    assert_chain_contents(top);
+}
+
+static void test_stream_whole_chain(void)
+{
+    g_autofree char *base = NULL, *mid = NULL, *top = NULL;
+    g_autoptr(vm) v = vm_with_chain(&base, &mid, &top);
+
+    vmsnap_error *err = NULL;
+    g_assert_true(vms_qemu_stream_device(v->qmp, "vms-dev-vda", NULL, JOB_MS, &err));
+    vms_test_assert_no_error(err);
+    g_autofree char *chain = vm_chain(v, 0);
+    g_assert_cmpstr(chain, ==, top);
+    vm_quit(v);
+
+    g_autofree char *backing = backing_of(top);
+    g_assert_null(backing);
+    g_assert_cmpint(g_unlink(mid), ==, 0);
+    g_assert_cmpint(g_unlink(base), ==, 0);
+    assert_chain_contents(top);
+}
+
+static void test_stream_refusals(void)
+{
+    g_autofree char *base = NULL, *mid = NULL, *top = NULL;
+    g_autoptr(vm) v = vm_with_chain(&base, &mid, &top);
+    g_autofree char *other = image_path(v->dir, "other.qcow2");
+
+    vmsnap_error *err = NULL;
+    g_assert_false(vms_qemu_stream_device(v->qmp, "vms-dev-vda", other, JOB_MS, &err));
+    g_autofree char *msg1 = g_strdup_printf(
+        "cannot stream disk device 'vms-dev-vda' down to '%s': that file is not in the disk's "
+        "backing chain (its chain, top first: %s <- %s <- %s)",
+        other, top, mid, base);
+    assert_error_message(&err, VMSNAP_ERR_INVALID_ARG, msg1);
+    g_assert_false(vms_qemu_stream_device(v->qmp, "vms-dev-vda", top, JOB_MS, &err));
+    g_autofree char *msg2 = g_strdup_printf(
+        "cannot stream disk device 'vms-dev-vda' down to '%s': that is the active layer itself "
+        "(its chain, top first: %s <- %s <- %s)",
+        top, top, mid, base);
+    assert_error_message(&err, VMSNAP_ERR_INVALID_ARG, msg2);
+    g_autofree char *chain = vm_chain(v, 0);
+    g_autofree char *expected = g_strdup_printf("%s <- %s <- %s", top, mid, base);
+    g_assert_cmpstr(chain, ==, expected);
+    vm_quit(v);
+    assert_pattern(mid, "qcow2", 0x22, "64k 64k");
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    signal(SIGABRT, kill_qemu_on_abort);
+    g_test_add_func("/qemu-snapshot/device-file", test_device_file);
+    g_test_add_func("/qemu-snapshot/external", test_external);
+    g_test_add_func("/qemu-snapshot/internal-and-external-together",
+                    test_internal_and_external_together);
+    g_test_add_func("/qemu-snapshot/failing-transaction-changes-nothing",
+                    test_failing_transaction_changes_nothing);
+    g_test_add_func("/qemu-snapshot/delete-internal", test_delete_internal);
+    g_test_add_func("/qemu-snapshot/save-load-internal", test_save_load_internal);
+    g_test_add_func("/qemu-snapshot/save-internal-raw-refused", test_save_internal_raw_refused);
+    g_test_add_func("/qemu-snapshot/save-state-to-fd", test_save_state_to_fd);
+    g_test_add_func("/qemu-snapshot/stream-to-base", test_stream_to_base);
+    g_test_add_func("/qemu-snapshot/stream-whole-chain", test_stream_whole_chain);
+    g_test_add_func("/qemu-snapshot/stream-refusals", test_stream_refusals);
+    return g_test_run();
+}
