@@ -750,6 +750,73 @@ static void test_stream_refusals(void)
     assert_pattern(mid, "qcow2", 0x22, "64k 64k");
 }
 
+/* Two disks whose chains share base.qcow2: two nodes open it, so the
+ * stream names the file and QEMU finds it in the device's own chain. */
+static void test_stream_shared_base(void)
+{
+    g_autoptr(vm) v = vm_new(64);
+    g_autofree char *base = image_path(v->dir, "base.qcow2");
+    g_autofree char *mid = image_path(v->dir, "mid.qcow2");
+    g_autofree char *top = image_path(v->dir, "top.qcow2");
+    g_autofree char *other = image_path(v->dir, "other.qcow2");
+    make_image(base, "qcow2", NULL);
+    make_image(mid, "qcow2", base);
+    make_image(top, "qcow2", mid);
+    make_image(other, "qcow2", base);
+    write_pattern(base, "qcow2", 0x11, "0 64k");
+    write_pattern(mid, "qcow2", 0x22, "64k 64k");
+    write_pattern(top, "qcow2", 0x33, "128k 64k");
+    vm_add_disk(v, top, "qcow2", "vda");
+    vm_add_disk(v, other, "qcow2", "vdb");
+    vm_start(v);
+
+    vmsnap_error *err = NULL;
+    g_assert_true(vms_qemu_stream_device(v->qmp, "vms-dev-vda", base, JOB_MS, &err));
+    vms_test_assert_no_error(err);
+    g_autofree char *chain_a = vm_chain(v, 0);
+    g_autofree char *chain_b = vm_chain(v, 1);
+    g_autofree char *expected_a = g_strdup_printf("%s <- %s", top, base);
+    g_autofree char *expected_b = g_strdup_printf("%s <- %s", other, base);
+    g_assert_cmpstr(chain_a, ==, expected_a);
+    g_assert_cmpstr(chain_b, ==, expected_b);
+    vm_quit(v);
+    g_assert_cmpint(g_unlink(mid), ==, 0);
+    assert_chain_contents(top);
+}
+
+/* With the CPUs running (the guest sits in the firmware: no boot disk),
+ * the transaction and snapshot-save leave it running. */
+static void test_running_guest(void)
+{
+    g_autoptr(vm) v = vm_new(256);
+    v->config.paused = false;
+    g_autofree char *vda = image_path(v->dir, "vda.qcow2");
+    g_autofree char *ov = image_path(v->dir, "vda.s1.qcow2");
+    make_image(vda, "qcow2", NULL);
+    make_image(ov, "qcow2", vda);
+    vm_add_disk(v, vda, "qcow2", "vda");
+    vm_start(v);
+
+    vms_live_disk disk = {
+        .device_id = "vms-dev-vda", .kind = VMS_LIVE_DISK_EXTERNAL, .overlay = ov};
+    vmsnap_error *err = NULL;
+    g_assert_true(vms_qemu_snapshot_disks(v->qmp, &disk, 1, &err));
+    vms_test_assert_no_error(err);
+    g_autofree char *status = vm_status(v);
+    g_assert_cmpstr(status, ==, "running");
+
+    const char *const devices[] = {"vms-dev-vda", NULL};
+    gint64 start = g_get_monotonic_time();
+    g_assert_true(vms_qemu_save_internal(v->qmp, "full", devices, "vms-dev-vda", JOB_MS, &err));
+    g_test_message("snapshot-save of a running 256 MiB guest: %.1f ms", elapsed_ms(start));
+    vms_test_assert_no_error(err);
+    g_autofree char *status_after = vm_status(v);
+    g_assert_cmpstr(status_after, ==, "running");
+    vm_quit(v);
+    g_auto(GStrv) tags = snapshot_list(ov);
+    g_assert_true(strv_has(tags, "full"));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -767,5 +834,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qemu-snapshot/stream-to-base", test_stream_to_base);
     g_test_add_func("/qemu-snapshot/stream-whole-chain", test_stream_whole_chain);
     g_test_add_func("/qemu-snapshot/stream-refusals", test_stream_refusals);
+    g_test_add_func("/qemu-snapshot/stream-shared-base", test_stream_shared_base);
+    g_test_add_func("/qemu-snapshot/running-guest", test_running_guest);
     return g_test_run();
 }
