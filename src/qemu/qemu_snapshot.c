@@ -537,6 +537,30 @@ static bool is_final_migration_status(const char *status)
            g_strcmp0(status, "cancelled") == 0;
 }
 
+/* QEMU 7.2 sends MIGRATION "completed" while its run state is still
+ * "finish-migrate"; it becomes "postmigrate" a moment later, and a 'cont'
+ * or query in between sees the half-finished state. Poll until then. */
+static bool wait_run_state_settled(vms_qmp *qmp, gint64 deadline, int timeout_ms,
+                                   vmsnap_error **error)
+{
+    for (;;) {
+        g_autofree char *reply =
+            vms_qmp_command(qmp, "query-status", NULL, MAX(ms_left(deadline), 1), error);
+        if (!reply)
+            return false;
+        g_autofree char *state = vms_qmp_json_get_string(reply, "status");
+        if (g_strcmp0(state, "finish-migrate") != 0)
+            return true;
+        if (ms_left(deadline) == 0) {
+            vms_error_set(error, VMSNAP_ERR_QEMU,
+                          "QEMU saved the VM state but was still finishing after %d ms",
+                          timeout_ms);
+            return false;
+        }
+        g_usleep(1000);
+    }
+}
+
 /* Wait for the migration's final status; failure carries query-migrate's
  * error-desc. */
 static bool wait_migration(vms_qmp *qmp, gint64 deadline, int timeout_ms, vmsnap_error **error)
@@ -562,7 +586,7 @@ static bool wait_migration(vms_qmp *qmp, gint64 deadline, int timeout_ms, vmsnap
         status = vms_qmp_json_get_string(event->data_json, "status");
     }
     if (strcmp(status, "completed") == 0)
-        return true;
+        return wait_run_state_settled(qmp, deadline, timeout_ms, error);
     g_autofree char *info = vms_qmp_command(qmp, "query-migrate", NULL, QMP_TIMEOUT_MS, NULL);
     g_autofree char *desc = info ? vms_qmp_json_get_string(info, "error-desc") : NULL;
     vms_error_set(error, VMSNAP_ERR_QEMU, "saving the VM state failed: %s", desc ? desc : status);
