@@ -368,11 +368,13 @@ typedef enum {
  * missing <creationTime> with the present time. Its <parent> must name an
  * existing snapshot (absent: a new root). Redefining a snapshot that exists
  * replaces its metadata (its place in the tree may move, never into a cycle).
- * Without REDEFINE the snapshot is taken (Since: 0.2): of a shut-off domain,
- * its disks — each disk internal (qcow2 only) or external (a new overlay
- * takes further writes; the default), or left out with snapshot='no';
- * all disks change or none do. Taking snapshots of a running domain arrives
- * later (VMSNAP_ERR_INVALID_STATE until then).
+ * Without REDEFINE the snapshot is taken (Since: 0.2): its disks — each
+ * disk internal (qcow2 only) or external (a new overlay takes further writes;
+ * the default), or left out with snapshot='no'; all disks change or none do.
+ * A shut-off domain's snapshot has state 'shutoff'. A running or paused
+ * domain's disks are taken at one instant in one QEMU transaction (state
+ * 'disk-snapshot'); such a snapshot must be disk-only for now (memory: later,
+ * VMSNAP_ERR_UNSUPPORTED until then).
  * Returns: the new snapshot, free with vmsnap_snapshot_free().
  * Since: 0.1
  */
@@ -560,6 +562,8 @@ typedef enum {
  * other snapshot stays intact. The state being left is discarded unless a
  * snapshot still uses its files (take a snapshot first to keep it). The
  * domain configuration recorded in the snapshot is restored.
+ * Returns: how many files of the state left behind were discarded (0 when
+ * nothing was lost), or -1.
  * Since: 0.2 (shut-off domains)
  */
 int vmsnap_snapshot_revert(vmsnap_snapshot *snap, unsigned int flags, vmsnap_error **error);

@@ -365,7 +365,9 @@ int vmsnap_snapshot_revert(vmsnap_snapshot *snap, unsigned int flags, vmsnap_err
                       "reverting to a running and to a paused domain exclude each other");
         return -1;
     }
-    if (!vms_snapshot_data_revert(snap_store(snap), snap_dom_name(snap), snap->def->name, error))
+    int discarded =
+        vms_snapshot_data_revert(snap_store(snap), snap_dom_name(snap), snap->def->name, error);
+    if (discarded < 0)
         return -1;
     /* Started after the revert released the domain's lock. */
     if (flags & known) {
@@ -373,7 +375,7 @@ int vmsnap_snapshot_revert(vmsnap_snapshot *snap, unsigned int flags, vmsnap_err
         if (!vms_domain_start(snap_store(snap), snap_dom_name(snap), paused, error))
             return -1;
     }
-    return 0;
+    return discarded;
 }
 
 /* --- getters --------------------------------------------------------------- */

@@ -61,10 +61,12 @@ typedef struct {
     vms_snap_location memory;
     char *memory_file; /* <memory file='...'> */
     vms_mem_compression compression;
-    char *checksum_type;  /* <vmsnap:checksum type='...'>, NULL if absent */
-    char *checksum_value; /* lower-case hex */
-    char *internal_tag;   /* <vmsnap:tag>: the qcow2 snapshot tag of internal data when it is
-                           * not the snapshot's name (kept across renames); NULL: the name */
+    char *checksum_type;                 /* <vmsnap:checksum type='...'>, NULL if absent */
+    char *checksum_value;                /* lower-case hex */
+    vms_snap_location default_disk_kind; /* an xl config's type=: the kind of the disks it
+                                          * does not list (no XML form); DEFAULT: vmsnap's */
+    char *internal_tag; /* <vmsnap:tag>: the qcow2 snapshot tag of internal data when it is
+                         * not the snapshot's name (kept across renames); NULL: the name */
     vms_snapshot_disk **disks;
     size_t ndisks;
     vms_domain_def *domain; /* the domain as it was; NULL when absent */

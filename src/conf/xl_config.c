@@ -942,6 +942,9 @@ static bool apply_settings(const xl_parser *p, vms_snapshot_def *def, GPtrArray 
         return false;
     if (!resolve_type(&s[KEY_TYPE], &type, error))
         return false;
+    /* The proposal's type applies to every disk, listed or not. */
+    if (s[KEY_TYPE].set)
+        def->default_disk_kind = type;
     if (s[KEY_MEMORY].set && !apply_memory(&s[KEY_MEMORY], type, def, error))
         return false;
     if (s[KEY_DISK].set && !apply_disks(&s[KEY_DISK], type, def, error))

@@ -249,6 +249,12 @@ bool vms_domain_resume(vms_store *store, const char *dom, vmsnap_error **error)
     return change_cpus(store, dom, VMSNAP_DOMAIN_STATE_PAUSED, "cont", error);
 }
 
+vms_qmp *vms_domain_connect_qmp(vms_store *store, const char *dom, vmsnap_error **error)
+{
+    g_autoptr(vms_qemu_paths) paths = paths_for(store, dom, false, error);
+    return paths ? vms_qmp_connect(paths->qmp_socket, QMP_TIMEOUT_MS, error) : NULL;
+}
+
 char *vms_domain_read_serial_log(vms_store *store, const char *dom, vmsnap_error **error)
 {
     g_autoptr(vms_domain_state) state = vms_domain_state_load(store, dom, 0, error);

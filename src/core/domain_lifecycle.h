@@ -40,6 +40,9 @@ bool vms_domain_shutdown(vms_store *store, const char *dom, unsigned int timeout
 bool vms_domain_destroy(vms_store *store, const char *dom, vmsnap_error **error);
 bool vms_domain_suspend(vms_store *store, const char *dom, vmsnap_error **error);
 bool vms_domain_resume(vms_store *store, const char *dom, vmsnap_error **error);
+/* A QMP connection to the domain's running QEMU; the caller holds the lock. */
+struct vms_qmp *vms_domain_connect_qmp(vms_store *store, const char *dom, vmsnap_error **error);
+
 char *vms_domain_read_serial_log(vms_store *store, const char *dom, vmsnap_error **error);
 
 #endif

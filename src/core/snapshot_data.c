@@ -10,6 +10,8 @@
 #include "core/domain_lifecycle.h"
 #include "core/domain_state.h"
 #include "qemu/qemu_img.h"
+#include "qemu/qemu_snapshot.h"
+#include "qemu/qmp.h"
 #include "util/error.h"
 #include "util/names.h"
 
@@ -31,10 +33,29 @@ static bool require_shut_off(vms_domain_state *state, vmsnap_error **error)
                       state->name);
     else
         vms_error_set(error, VMSNAP_ERR_INVALID_STATE,
-                      "domain '%s' is running; this version takes, reverts and deletes snapshots "
-                      "of shut-off domains only: shut it down first",
-                      state->name);
+                      "domain '%s' is %s; this version reverts and deletes snapshots of shut-off "
+                      "domains only: shut it down first",
+                      state->name,
+                      status.state == VMSNAP_DOMAIN_STATE_PAUSED ? "paused" : "running");
     return false;
+}
+
+/* The domain's run state, for operations that also work while it runs:
+ * crashed is refused (nothing consistent to take). */
+static bool require_not_crashed(vms_domain_state *state, vmsnap_domain_state *run,
+                                vmsnap_error **error)
+{
+    g_auto(vms_run_status) status = {0};
+    if (!vms_domain_get_run_status_locked(state->store, state->name, &status, error))
+        return false;
+    if (status.state == VMSNAP_DOMAIN_STATE_CRASHED) {
+        vms_error_set(error, VMSNAP_ERR_INVALID_STATE,
+                      "domain '%s' crashed; clean up with 'vmsnap destroy %s' first", state->name,
+                      state->name);
+        return false;
+    }
+    *run = status.state;
+    return true;
 }
 
 /* --- what a snapshot holds of each disk ---------------------------------------- */
@@ -201,9 +222,10 @@ static GHashTable *files_in_use(vms_domain_state *state, const vms_tree_node *ex
     return g_steal_pointer(&used);
 }
 
-/* Remove each of @files nothing uses any more. */
+/* Remove each of @files nothing uses any more; *@removed (if not NULL)
+ * counts them. */
 static bool remove_unused(vms_domain_state *state, GPtrArray *files, const vms_tree_node *except,
-                          vmsnap_error **error)
+                          unsigned int *removed, vmsnap_error **error)
 {
     g_autoptr(GHashTable) used = files_in_use(state, except, error);
     if (!used)
@@ -216,6 +238,8 @@ static bool remove_unused(vms_domain_state *state, GPtrArray *files, const vms_t
             vms_error_set_errno(error, VMSNAP_ERR_IO, errno, "cannot remove '%s'", file);
             return false;
         }
+        if (removed)
+            (*removed)++;
     }
     return true;
 }
@@ -239,15 +263,42 @@ static bool check_specs_name_disks(const vms_domain_state *state, const vms_snap
     return true;
 }
 
+/* Two disks cannot share a new file. */
+static bool check_new_files(const vms_snapshot_def *def, vmsnap_error **error)
+{
+    for (size_t i = 0; i < def->ndisks; i++) {
+        const vms_snapshot_disk *a = def->disks[i];
+        for (size_t j = i + 1; a->source_file && j < def->ndisks; j++) {
+            if (g_strcmp0(a->source_file, def->disks[j]->source_file) == 0) {
+                vms_error_set(error, VMSNAP_ERR_XML,
+                              "disks %s and %s both name '%s' as their new file; give each disk "
+                              "its own",
+                              a->name, def->disks[j]->name, a->source_file);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
 /* Fill in what a new snapshot of a shut-off domain records. */
-static bool complete_new_snapshot(vms_domain_state *state, vms_snapshot_def *def,
+static bool complete_new_snapshot(vms_domain_state *state, vms_snapshot_def *def, bool live,
                                   vmsnap_error **error)
 {
-    if (def->memory == VMS_SNAP_LOCATION_INTERNAL || def->memory == VMS_SNAP_LOCATION_EXTERNAL ||
-        def->memory == VMS_SNAP_LOCATION_MANUAL) {
+    bool wants_memory = def->memory != VMS_SNAP_LOCATION_NO;
+    if (!live && wants_memory && def->memory != VMS_SNAP_LOCATION_DEFAULT) {
         vms_error_set(error, VMSNAP_ERR_INVALID_STATE,
                       "domain '%s' is shut off: it has no memory to save; take a disk-only "
                       "snapshot",
+                      state->name);
+        return false;
+    }
+    /* A running domain's snapshot includes its memory unless it is
+     * disk-only (libvirt's default); saving memory arrives later. */
+    if (live && wants_memory) {
+        vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
+                      "domain '%s' is running: a full snapshot (with memory) is not supported "
+                      "yet; take a disk-only one (--disk-only, or memory=\"no\" in an xl config)",
                       state->name);
         return false;
     }
@@ -266,7 +317,7 @@ static bool complete_new_snapshot(vms_domain_state *state, vms_snapshot_def *def
     def->compression = VMS_MEM_COMPRESSION_NONE;
     g_clear_pointer(&def->checksum_type, g_free);
     g_clear_pointer(&def->checksum_value, g_free);
-    def->state = VMSNAP_SNAPSHOT_STATE_SHUTOFF;
+    def->state = live ? VMSNAP_SNAPSHOT_STATE_DISK_SNAPSHOT : VMSNAP_SNAPSHOT_STATE_SHUTOFF;
     def->creation_time = now;
     def->has_creation_time = true;
     def->has_active = false;
@@ -274,17 +325,19 @@ static bool complete_new_snapshot(vms_domain_state *state, vms_snapshot_def *def
     def->parent = g_strdup(state->current);
     g_clear_pointer(&def->domain, vms_domain_def_free);
     def->domain = vms_domain_def_copy(state->def);
-    return check_specs_name_disks(state, def, error);
+    return check_specs_name_disks(state, def, error) && check_new_files(def, error);
 }
 
 /* Take one disk's part of the snapshot; fills @out and, for an external
  * snapshot, points @active (the new domain's disk) at the overlay. */
 static bool snapshot_disk(vms_domain_state *state, const vms_snapshot_def *def,
                           const vms_domain_disk *disk, vms_domain_disk *active,
-                          vms_snapshot_disk *out, undo_log *undo, vmsnap_error **error)
+                          vms_snapshot_disk *out, bool live, undo_log *undo, vmsnap_error **error)
 {
     const vms_snapshot_disk *spec = find_spec(def, disk);
     vms_snap_location kind = spec ? spec->snapshot : VMS_SNAP_LOCATION_DEFAULT;
+    if (kind == VMS_SNAP_LOCATION_DEFAULT)
+        kind = def->default_disk_kind;
     if (kind == VMS_SNAP_LOCATION_DEFAULT)
         kind = disk->readonly ? VMS_SNAP_LOCATION_NO : VMS_SNAP_LOCATION_EXTERNAL;
     out->name = g_strdup(disk->target);
@@ -315,6 +368,8 @@ static bool snapshot_disk(vms_domain_state *state, const vms_snapshot_def *def,
                           disk->target, def->name, disk->source);
             return false;
         }
+        if (live)
+            return true; /* taken in QEMU's transaction with the other disks */
         if (!vms_qemu_img_snapshot_create(disk->source, def->name, error))
             return false;
         g_ptr_array_add(undo->tags, g_strdup(disk->source));
@@ -337,13 +392,53 @@ static bool snapshot_disk(vms_domain_state *state, const vms_snapshot_def *def,
     return true;
 }
 
+static bool holds_something(const vms_snapshot_def *def)
+{
+    for (size_t i = 0; i < def->ndisks; i++)
+        if (def->disks[i]->snapshot != VMS_SNAP_LOCATION_NO)
+            return true;
+    return vms_snapshot_def_has_memory(def);
+}
+
+/* Switch the running QEMU to the snapshot at one instant: every disk in
+ * one transaction (external: the overlays already made; internal: tags). */
+static bool take_live(vms_domain_state *state, const vms_snapshot_def *def, vmsnap_error **error)
+{
+    g_autoptr(GArray) disks = g_array_new(FALSE, TRUE, sizeof(vms_live_disk));
+    g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+    for (size_t i = 0; i < def->ndisks; i++) {
+        const vms_snapshot_disk *d = def->disks[i];
+        if (d->snapshot != VMS_SNAP_LOCATION_INTERNAL && d->snapshot != VMS_SNAP_LOCATION_EXTERNAL)
+            continue;
+        char *id = g_strdup_printf("vms-dev-%s", d->name);
+        g_ptr_array_add(ids, id);
+        vms_live_disk live = {
+            .device_id = id,
+            .kind = d->snapshot == VMS_SNAP_LOCATION_INTERNAL ? VMS_LIVE_DISK_INTERNAL
+                                                              : VMS_LIVE_DISK_EXTERNAL,
+            .tag = def->name,
+            .overlay = d->source_file,
+        };
+        g_array_append_val(disks, live);
+    }
+    if (disks->len == 0)
+        return true;
+    g_autoptr(vms_qmp) qmp = vms_domain_connect_qmp(state->store, state->name, error);
+    return qmp && vms_qemu_snapshot_disks(qmp, (const vms_live_disk *)(void *)disks->data,
+                                          disks->len, error);
+}
+
 vms_snapshot_def *vms_snapshot_data_create(vms_store *store, const char *dom, vms_snapshot_def *def,
                                            vmsnap_error **error)
 {
     g_autoptr(vms_snapshot_def) owned = def;
     g_autoptr(vms_domain_state) state =
         vms_domain_state_load(store, dom, VMS_LOAD_EXCLUSIVE, error);
-    if (!state || !require_shut_off(state, error) || !complete_new_snapshot(state, owned, error))
+    vmsnap_domain_state run = VMSNAP_DOMAIN_STATE_SHUTOFF;
+    if (!state || !require_not_crashed(state, &run, error))
+        return NULL;
+    bool live = run != VMSNAP_DOMAIN_STATE_SHUTOFF;
+    if (!complete_new_snapshot(state, owned, live, error))
         return NULL;
 
     g_auto(undo_log) undo = {0};
@@ -353,8 +448,8 @@ vms_snapshot_def *vms_snapshot_data_create(vms_store *store, const char *dom, vm
     bool ok = true;
     for (size_t i = 0; i < state->def->ndisks && ok; i++) {
         disks[i] = g_new0(vms_snapshot_disk, 1);
-        ok = snapshot_disk(state, owned, state->def->disks[i], next->disks[i], disks[i], &undo,
-                           error);
+        ok = snapshot_disk(state, owned, state->def->disks[i], next->disks[i], disks[i], live,
+                           &undo, error);
     }
     /* What was taken (every domain disk, in order) replaces what was asked
      * for; the request's disk list is freed through a throwaway def, the one
@@ -366,11 +461,23 @@ vms_snapshot_def *vms_snapshot_data_create(vms_store *store, const char *dom, vm
     owned->ndisks = state->def->ndisks;
     if (!ok)
         return NULL;
+    if (!holds_something(owned)) {
+        vms_error_set(error, VMSNAP_ERR_XML,
+                      "snapshot '%s' would hold nothing: every disk is left out "
+                      "(snapshot='no') and no memory is saved; keep at least one disk",
+                      owned->name);
+        return NULL;
+    }
 
+    /* Metadata first, then (running) QEMU's switch: if the switch fails the
+     * old domain.xml goes back and nothing refers to the new files. */
+    g_autofree char *old_domain_xml = vms_domain_def_format(state->def, 0);
     g_autofree char *domain_xml = vms_domain_def_format(next, 0);
     if (!vms_domain_state_save_snapshot(state, owned, error))
         return NULL;
-    if (!vms_store_write_domain_xml(store, dom, domain_xml, error)) {
+    if (!vms_store_write_domain_xml(store, dom, domain_xml, error) ||
+        (live && !take_live(state, owned, error))) {
+        vms_store_write_domain_xml(store, dom, old_domain_xml, NULL);
         vms_store_remove_snapshot(store, dom, owned->name, NULL);
         return NULL;
     }
@@ -451,23 +558,23 @@ static bool revert_disk(vms_domain_state *state, const vms_snapshot_def *snap,
     }
 }
 
-bool vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name,
-                              vmsnap_error **error)
+int vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name,
+                             vmsnap_error **error)
 {
     g_autoptr(vms_domain_state) state =
         vms_domain_state_load(store, dom, VMS_LOAD_EXCLUSIVE | VMS_LOAD_SNAPSHOTS, error);
     if (!state || !require_shut_off(state, error))
-        return false;
+        return -1;
     vms_tree_node *node = vms_domain_state_find(state, name, error);
     if (!node)
-        return false;
+        return -1;
     const vms_snapshot_def *snap = vms_node_def(node);
     if (!snap->domain) {
         vms_error_set(error, VMSNAP_ERR_CORRUPT,
                       "snapshot '%s' records no domain definition, so there is nothing to "
                       "revert to",
                       name);
-        return false;
+        return -1;
     }
 
     g_auto(undo_log) undo = {0};
@@ -476,19 +583,19 @@ bool vms_snapshot_data_revert(vms_store *store, const char *dom, const char *nam
     g_autoptr(GPtrArray) apply = g_ptr_array_new_with_free_func(g_free);
     for (size_t i = 0; i < restored->ndisks; i++)
         if (!revert_disk(state, snap, restored->disks[i], apply, &undo, error))
-            return false;
+            return -1;
     /* Internal tags last: they cannot be taken back, overlays can. */
     for (guint i = 0; i + 1 < apply->len; i += 2)
         if (!vms_qemu_img_snapshot_apply(g_ptr_array_index(apply, i),
                                          g_ptr_array_index(apply, i + 1), error))
-            return false;
+            return -1;
 
     g_autofree char *domain_xml = vms_domain_def_format(restored, 0);
     if (!vms_store_write_domain_xml(store, dom, domain_xml, error))
-        return false;
+        return -1;
     undo_log_commit(&undo);
     if (!vms_domain_state_set_current(state, name, error))
-        return false;
+        return -1;
 
     /* The state left behind goes unless a snapshot still needs its files. */
     g_autoptr(GPtrArray) left = g_ptr_array_new_with_free_func(g_free);
@@ -496,7 +603,10 @@ bool vms_snapshot_data_revert(vms_store *store, const char *dom, const char *nam
         g_ptr_array_add(left, g_strdup(state->def->disks[i]->source));
     vms_domain_def_free(state->def);
     state->def = g_steal_pointer(&restored);
-    return remove_unused(state, left, NULL, error);
+    unsigned int discarded = 0;
+    if (!remove_unused(state, left, NULL, &discarded, error))
+        return -1;
+    return (int)discarded;
 }
 
 /* --- delete ---------------------------------------------------------------------- */
@@ -531,10 +641,66 @@ static GPtrArray *known_files(vms_domain_state *state)
     return unique;
 }
 
-/* Merge frozen file @frozen into every file built on it, then remove it
- * if nothing else needs it. */
-static bool merge_frozen_file(vms_domain_state *state, const vms_tree_node *node,
-                              const char *frozen, vmsnap_error **error)
+/* The known files whose backing file is @frozen: what merging it rewrites. */
+static GPtrArray *files_built_on(vms_domain_state *state, const char *frozen, vmsnap_error **error)
+{
+    g_autoptr(GPtrArray) children = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) files = known_files(state);
+    for (guint i = 0; i < files->len; i++) {
+        const char *file = g_ptr_array_index(files, i);
+        if (strcmp(file, frozen) == 0)
+            continue;
+        g_autofree char *backing = NULL;
+        if (!vms_qemu_img_get_backing(file, &backing, NULL, error))
+            return NULL;
+        if (g_strcmp0(backing, frozen) == 0)
+            g_ptr_array_add(children, g_strdup(file));
+    }
+    return g_steal_pointer(&children);
+}
+
+/* Everything that could stop deleting @node's data, checked for every disk
+ * before any file changes, so a refusal changes nothing. */
+static bool check_delete(vms_domain_state *state, const vms_tree_node *node, vmsnap_error **error)
+{
+    const vms_snapshot_def *def = vms_node_def(node);
+    for (size_t i = 0; def->domain && i < def->domain->ndisks; i++) {
+        const vms_domain_disk *disk = def->domain->disks[i];
+        vms_snap_location kind = stored_kind(def, disk);
+        if (kind == VMS_SNAP_LOCATION_INTERNAL && !file_exists(disk->source)) {
+            vms_error_set(error, VMSNAP_ERR_IO,
+                          "the file '%s' holding snapshot '%s' (disk %s) is missing; delete only "
+                          "the snapshot's metadata with --metadata",
+                          disk->source, def->name, disk->target);
+            return false;
+        }
+        if (kind != VMS_SNAP_LOCATION_EXTERNAL || !file_exists(disk->source))
+            continue;
+        /* A rebase rewrites a child's current state only: internal snapshots
+         * inside it would then read the new backing file. */
+        g_autoptr(GPtrArray) children = files_built_on(state, disk->source, error);
+        if (!children)
+            return false;
+        for (guint c = 0; c < children->len; c++) {
+            const char *child = g_ptr_array_index(children, c);
+            g_auto(GStrv) tags = vms_qemu_img_snapshot_list(child, error);
+            if (!tags)
+                return false;
+            if (tags[0]) {
+                vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
+                              "deleting snapshot '%s' would merge '%s' into '%s', which holds "
+                              "internal snapshot '%s' that the merge would change; delete that "
+                              "one first",
+                              def->name, disk->source, child, tags[0]);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* Merge frozen file @frozen into every file built on it. */
+static bool merge_frozen_file(vms_domain_state *state, const char *frozen, vmsnap_error **error)
 {
     if (!file_exists(frozen))
         return true; /* merged already */
@@ -542,51 +708,26 @@ static bool merge_frozen_file(vms_domain_state *state, const vms_tree_node *node
     g_autofree char *base_format = NULL;
     if (!vms_qemu_img_get_backing(frozen, &base, &base_format, error))
         return false;
-    g_autoptr(GPtrArray) files = known_files(state);
-    for (guint i = 0; i < files->len; i++) {
-        const char *child = g_ptr_array_index(files, i);
-        if (strcmp(child, frozen) == 0)
-            continue;
-        g_autofree char *backing = NULL;
-        if (!vms_qemu_img_get_backing(child, &backing, NULL, error))
+    g_autoptr(GPtrArray) children = files_built_on(state, frozen, error);
+    if (!children)
+        return false;
+    for (guint c = 0; c < children->len; c++)
+        if (!vms_qemu_img_rebase(g_ptr_array_index(children, c), base, base_format, false, error))
             return false;
-        if (g_strcmp0(backing, frozen) != 0)
-            continue;
-        /* A rebase copies what the child reads from @frozen into it, but
-         * internal snapshots inside the child would then read the new base. */
-        g_auto(GStrv) tags = vms_qemu_img_snapshot_list(child, error);
-        if (!tags)
-            return false;
-        if (tags[0]) {
-            vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
-                          "deleting snapshot '%s' would merge '%s' into '%s', which holds internal "
-                          "snapshot '%s' that the merge would change; delete that one first",
-                          vms_tree_node_name(node), frozen, child, tags[0]);
-            return false;
-        }
-        if (!vms_qemu_img_rebase(child, base, base_format, false, error))
-            return false;
-    }
-    g_autoptr(GPtrArray) candidates = g_ptr_array_new_with_free_func(g_free);
-    g_ptr_array_add(candidates, g_strdup(frozen));
-    return remove_unused(state, candidates, node, error);
+    return true;
 }
 
 static bool delete_data_one(vms_domain_state *state, const vms_tree_node *node,
                             vmsnap_error **error)
 {
+    if (!check_delete(state, node, error))
+        return false;
     const vms_snapshot_def *def = vms_node_def(node);
+    g_autoptr(GPtrArray) touched = g_ptr_array_new_with_free_func(g_free);
     for (size_t i = 0; def->domain && i < def->domain->ndisks; i++) {
         const vms_domain_disk *disk = def->domain->disks[i];
-        switch (stored_kind(def, disk)) {
-        case VMS_SNAP_LOCATION_INTERNAL: {
-            if (!file_exists(disk->source)) {
-                vms_error_set(error, VMSNAP_ERR_IO,
-                              "the file '%s' holding snapshot '%s' (disk %s) is missing; delete "
-                              "only the snapshot's metadata with --metadata",
-                              disk->source, def->name, disk->target);
-                return false;
-            }
+        vms_snap_location kind = stored_kind(def, disk);
+        if (kind == VMS_SNAP_LOCATION_INTERNAL) {
             g_auto(GStrv) tags = vms_qemu_img_snapshot_list(disk->source, error);
             if (!tags)
                 return false;
@@ -594,17 +735,17 @@ static bool delete_data_one(vms_domain_state *state, const vms_tree_node *node,
             if (g_strv_contains((const char *const *)tags, tag) &&
                 !vms_qemu_img_snapshot_delete(disk->source, tag, error))
                 return false;
-            break;
-        }
-        case VMS_SNAP_LOCATION_EXTERNAL:
-            if (!merge_frozen_file(state, node, disk->source, error))
+        } else if (kind == VMS_SNAP_LOCATION_EXTERNAL) {
+            if (!merge_frozen_file(state, disk->source, error))
                 return false;
-            break;
-        default:
-            break;
+        } else {
+            continue;
         }
+        g_ptr_array_add(touched, g_strdup(disk->source));
     }
-    return true;
+    /* Files kept only for this snapshot (a frozen file, or a file a revert
+     * left behind because it held this snapshot's internal tag) go too. */
+    return remove_unused(state, touched, node, NULL, error);
 }
 
 int vms_snapshot_data_delete(vms_store *store, const char *dom, const char *name,

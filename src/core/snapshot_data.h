@@ -23,9 +23,10 @@
 vms_snapshot_def *vms_snapshot_data_create(vms_store *store, const char *dom, vms_snapshot_def *def,
                                            vmsnap_error **error);
 
-/* Make snapshot @name's state the domain's (it stays shut off). */
-bool vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name,
-                              vmsnap_error **error);
+/* Make snapshot @name's state the domain's (it stays shut off). Returns
+ * how many files of the state left behind were discarded, or -1. */
+int vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name,
+                             vmsnap_error **error);
 
 /* Delete snapshots with their data; returns how many went, or -1. */
 int vms_snapshot_data_delete(vms_store *store, const char *dom, const char *name,

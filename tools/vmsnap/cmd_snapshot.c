@@ -55,7 +55,9 @@ int cmd_snapshot_create(cli_ctx *ctx, const cli_args *args)
     for (size_t i = 0; warnings && warnings[i]; i++)
         cli_warning(warnings[i]);
 
-    g_autoptr(vmsnap_snapshot) snap = vmsnap_snapshot_create_xml(dom, xml, flags, &err);
+    /* The original text goes to the library: an xl config's type= has no
+     * XML form (it is the kind of the disks the config does not list). */
+    g_autoptr(vmsnap_snapshot) snap = vmsnap_snapshot_create_xml(dom, text, flags, &err);
     if (!snap)
         return cli_fail(err);
     printf("Domain snapshot %s created from '%s'\n", vmsnap_snapshot_get_name(snap), path);

@@ -209,9 +209,15 @@ int cmd_snapshot_revert(cli_ctx *ctx, const cli_args *args)
     if (cli_args_has(args, "paused"))
         flags |= VMSNAP_SNAPSHOT_REVERT_PAUSED;
     vmsnap_error *err = NULL;
-    if (vmsnap_snapshot_revert(snap, flags, &err) < 0)
+    int discarded = vmsnap_snapshot_revert(snap, flags, &err);
+    if (discarded < 0)
         return cli_fail(err);
     printf("Domain '%s' reverted to snapshot '%s'\n", vmsnap_domain_get_name(dom),
            vmsnap_snapshot_get_name(snap));
+    /* Say so when the state being left is gone: it cannot come back. */
+    if (discarded > 0)
+        printf("The state the domain was in was not a snapshot and has been discarded (%d "
+               "file%s)\n",
+               discarded, discarded == 1 ? "" : "s");
     return CLI_EXIT_OK;
 }
