@@ -562,9 +562,13 @@ typedef enum {
  * other snapshot stays intact. The state being left is discarded unless a
  * snapshot still uses its files (take a snapshot first to keep it). The
  * domain configuration recorded in the snapshot is restored.
+ * A running domain is stopped first (its running state is what is left
+ * behind); after reverting to a disk-only snapshot the domain is shut off
+ * unless REVERT_RUNNING or REVERT_PAUSED start it. Snapshots holding memory
+ * cannot be reverted to yet (VMSNAP_ERR_UNSUPPORTED).
  * Returns: how many files of the state left behind were discarded (0 when
  * nothing was lost), or -1.
- * Since: 0.2 (shut-off domains)
+ * Since: 0.2
  */
 int vmsnap_snapshot_revert(vmsnap_snapshot *snap, unsigned int flags, vmsnap_error **error);
 

@@ -202,6 +202,16 @@ bool vms_domain_shutdown(vms_store *store, const char *dom, unsigned int timeout
     return true;
 }
 
+/* Stop the QEMU @status found (if any) and clear its run files. */
+static bool stop_qemu(const vms_qemu_paths *paths, const vms_run_status *status,
+                      vmsnap_error **error)
+{
+    if (status->pid && !vms_qemu_terminate(status->pid, TERMINATE_GRACE_MS, error))
+        return false;
+    vms_qemu_cleanup_run_dir(paths);
+    return true;
+}
+
 bool vms_domain_destroy(vms_store *store, const char *dom, vmsnap_error **error)
 {
     g_autoptr(vms_qemu_paths) paths = NULL;
@@ -211,10 +221,14 @@ bool vms_domain_destroy(vms_store *store, const char *dom, vmsnap_error **error)
         return false;
     if (status.state == VMSNAP_DOMAIN_STATE_SHUTOFF)
         return refuse_not_running(dom, error);
-    if (status.pid && !vms_qemu_terminate(status.pid, TERMINATE_GRACE_MS, error))
-        return false;
-    vms_qemu_cleanup_run_dir(paths);
-    return true;
+    return stop_qemu(paths, &status, error);
+}
+
+bool vms_domain_stop_locked(vms_store *store, const char *dom, vmsnap_error **error)
+{
+    g_autoptr(vms_qemu_paths) paths = paths_for(store, dom, true, error);
+    g_auto(vms_run_status) status = {0};
+    return paths && probe(store, dom, paths, &status, error) && stop_qemu(paths, &status, error);
 }
 
 /* Run one QMP command on a live domain whose state must be @required. */

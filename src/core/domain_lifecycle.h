@@ -40,6 +40,10 @@ bool vms_domain_shutdown(vms_store *store, const char *dom, unsigned int timeout
 bool vms_domain_destroy(vms_store *store, const char *dom, vmsnap_error **error);
 bool vms_domain_suspend(vms_store *store, const char *dom, vmsnap_error **error);
 bool vms_domain_resume(vms_store *store, const char *dom, vmsnap_error **error);
+/* Stop the domain's QEMU at once, if one runs (or clear a crashed one's
+ * leftovers); the caller holds the domain's exclusive lock. */
+bool vms_domain_stop_locked(vms_store *store, const char *dom, vmsnap_error **error);
+
 /* A QMP connection to the domain's running QEMU; the caller holds the lock. */
 struct vms_qmp *vms_domain_connect_qmp(vms_store *store, const char *dom, vmsnap_error **error);
 

@@ -33,8 +33,8 @@ static bool require_shut_off(vms_domain_state *state, vmsnap_error **error)
                       state->name);
     else
         vms_error_set(error, VMSNAP_ERR_INVALID_STATE,
-                      "domain '%s' is %s; this version reverts and deletes snapshots of shut-off "
-                      "domains only: shut it down first",
+                      "domain '%s' is %s; this version deletes snapshots of shut-off domains "
+                      "only: shut it down first",
                       state->name,
                       status.state == VMSNAP_DOMAIN_STATE_PAUSED ? "paused" : "running");
     return false;
@@ -563,7 +563,8 @@ int vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name
 {
     g_autoptr(vms_domain_state) state =
         vms_domain_state_load(store, dom, VMS_LOAD_EXCLUSIVE | VMS_LOAD_SNAPSHOTS, error);
-    if (!state || !require_shut_off(state, error))
+    vmsnap_domain_state run = VMSNAP_DOMAIN_STATE_SHUTOFF;
+    if (!state || !require_not_crashed(state, &run, error))
         return -1;
     vms_tree_node *node = vms_domain_state_find(state, name, error);
     if (!node)
@@ -576,6 +577,18 @@ int vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name
                       name);
         return -1;
     }
+
+    if (vms_snapshot_def_has_memory(snap)) {
+        vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
+                      "snapshot '%s' holds the domain's memory; reverting to full snapshots is "
+                      "not supported yet",
+                      name);
+        return -1;
+    }
+    /* The running state is left behind like any other: QEMU stops first
+     * (the snapshot holds no memory to resume from). */
+    if (run != VMSNAP_DOMAIN_STATE_SHUTOFF && !vms_domain_stop_locked(store, dom, error))
+        return -1;
 
     g_auto(undo_log) undo = {0};
     undo_log_init(&undo);

@@ -708,20 +708,24 @@ class RefusalTest(SnapshotTestCase):
         full = (f"error: domain '{DOM}' is running: a full snapshot (with memory) is not "
                 "supported yet; take a disk-only one (--disk-only, or memory=\"no\" in an xl "
                 "config)\n")
-        later = (f"error: domain '{DOM}' is running; this version reverts and deletes snapshots "
-                 "of shut-off domains only: shut it down first\n")
+        later = (f"error: domain '{DOM}' is running; this version deletes snapshots of "
+                 "shut-off domains only: shut it down first\n")
         for args, message in ((("snapshot-create-as", DOM, "s2"), full),
-                              (("snapshot-revert", DOM, "s1"), later),
                               (("snapshot-delete", DOM, "s1"), later)):
             self.assertEqual(self.vmsnap(*args), (1, "", message), args)
         self.ok("suspend", DOM)
-        self.assertEqual(self.vmsnap("snapshot-revert", DOM, "s1"),
+        self.assertEqual(self.vmsnap("snapshot-delete", DOM, "s1"),
                          (1, "", later.replace("is running", "is paused")))
         self.ok("resume", DOM)
         self.assertEqual(self.snapshot_names(), ["s1"])
         self.assertEqual(self.current_snapshot(), "s1")
         self.assertEqual(self.domstate(), "running")
-        self.shutdown()
+        # Reverting a running domain to a disk-only snapshot stops it (its
+        # running state is left behind) and leaves it shut off.
+        pid = self.qemu_pid()
+        self.assert_reverted(self.ok("snapshot-revert", DOM, "s1"), "s1")
+        self.assert_shut_off(pid)
+        self.assert_disks_are("s1")
         self.assert_files()
 
     def test_running_disk_only_snapshot(self):
