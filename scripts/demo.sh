@@ -169,9 +169,35 @@ vmsnap domstate live
 vmsnap resume live
 vmsnap domstate live
 
+# Poll (with a deadline) until the guest has printed at least $1 counter lines.
+wait_for_lines() {
+    local deadline=$((SECONDS + 30))
+    until (($("$vmsnap_bin" --dir "$state" serial-log live | grep -c '^counter ') >= $1)); do
+        ((SECONDS < deadline)) || { echo "demo.sh: the guest stopped counting" >&2; exit 1; }
+        sleep 0.2
+    done
+}
+wait_for_lines 6
+say "Take a disk-only snapshot while it runs: all disks at one instant, the guest keeps going."
+printf '%s$ vmsnap serial-log live | tail -n 1%s\n' "$bold" "$plain"
+"$vmsnap_bin" --dir "$state" serial-log live | tail -n 1
+vmsnap snapshot-create-as live counted --disk-only --description "taken while counting"
+taken=$("$vmsnap_bin" --dir "$state" serial-log live | grep -c '^counter ')
+wait_for_lines $((taken + 10)) # let it count on, so the revert has something to undo
+printf '%s$ vmsnap serial-log live | tail -n 1%s\n' "$bold" "$plain"
+"$vmsnap_bin" --dir "$state" serial-log live | tail -n 1
+
 say "Shut it down through the ACPI power button."
 vmsnap shutdown live
 vmsnap domstate live
+
+say "Revert to the snapshot and boot: the guest finds on its disk the counter of that instant."
+vmsnap snapshot-revert live counted --running
+wait_for_counter
+printf '%s$ vmsnap serial-log live | grep "^disk"%s\n' "$bold" "$plain"
+"$vmsnap_bin" --dir "$state" serial-log live | grep '^disk'
+vmsnap snapshot-list live --tree
+vmsnap destroy live
 
 say "Where the state lives (DESIGN.md: one XML file per snapshot, 'current' holds a name)."
 printf '%s$ find %s -type f%s\n' "$bold" "$state" "$plain"
