@@ -439,6 +439,22 @@ class CreateAndRevertTest(SnapshotTestCase):
         self.delete("x:y")
         self.assert_every_snapshot_reverts()
 
+    def test_start_with_snapshot(self):
+        # The RFC's command: revert and run in one step.
+        self.define_disks(QCOW2_AND_RAW)
+        before = self.run_guest(2)
+        self.create("s1", before)
+        self.run_guest(before + 3)
+        self.serial.mark()
+        out = self.ok("start-with-snapshot", DOM, "s1")
+        self.assertTrue(out.startswith(f"Domain '{DOM}' started from snapshot 's1'\n"), out)
+        self.current = "s1"
+        self.assertEqual(self.domstate(), "running")
+        expected = {disk: str(self.counters["s1"]) for disk in self.refs["s1"]}
+        self.assertEqual(self.wait_disk_lines(), expected)
+        self.shutdown()
+        self.assert_files()
+
     def test_revert_paused(self):
         self.define_disks(QCOW2_AND_RAW)
         before = self.run_guest(2)

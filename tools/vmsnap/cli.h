@@ -110,6 +110,7 @@ int cmd_serial_log(cli_ctx *ctx, const cli_args *args);
 int cmd_snapshot_create(cli_ctx *ctx, const cli_args *args);
 int cmd_snapshot_create_as(cli_ctx *ctx, const cli_args *args);
 int cmd_snapshot_revert(cli_ctx *ctx, const cli_args *args);
+int cmd_start_with_snapshot(cli_ctx *ctx, const cli_args *args);
 int cmd_snapshot_list(cli_ctx *ctx, const cli_args *args);
 int cmd_snapshot_dumpxml(cli_ctx *ctx, const cli_args *args);
 int cmd_snapshot_info(cli_ctx *ctx, const cli_args *args);

@@ -221,3 +221,27 @@ int cmd_snapshot_revert(cli_ctx *ctx, const cli_args *args)
                discarded, discarded == 1 ? "" : "s");
     return CLI_EXIT_OK;
 }
+
+/* The 2010 RFC's start-with-snapshot: revert to SNAP and run. */
+int cmd_start_with_snapshot(cli_ctx *ctx, const cli_args *args)
+{
+    g_autoptr(vmsnap_domain) dom = cli_domain(ctx, cli_args_get(args, "domain"));
+    if (!dom)
+        return CLI_EXIT_FAILED;
+    g_autoptr(vmsnap_snapshot) snap = cli_snapshot(dom, cli_args_get(args, "snapshotname"));
+    if (!snap)
+        return CLI_EXIT_FAILED;
+    unsigned int flags = cli_args_has(args, "paused") ? VMSNAP_SNAPSHOT_REVERT_PAUSED
+                                                      : VMSNAP_SNAPSHOT_REVERT_RUNNING;
+    vmsnap_error *err = NULL;
+    int discarded = vmsnap_snapshot_revert(snap, flags, &err);
+    if (discarded < 0)
+        return cli_fail(err);
+    printf("Domain '%s' started from snapshot '%s'\n", vmsnap_domain_get_name(dom),
+           vmsnap_snapshot_get_name(snap));
+    if (discarded > 0)
+        printf("The state the domain was in was not a snapshot and has been discarded (%d "
+               "file%s)\n",
+               discarded, discarded == 1 ? "" : "s");
+    return CLI_EXIT_OK;
+}

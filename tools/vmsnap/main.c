@@ -119,6 +119,13 @@ static const cli_opt opts_snapshot_revert[] = {
     OPT_END,
 };
 
+static const cli_opt opts_start_with_snapshot[] = {
+    OPT_DOMAIN,
+    OPT_SNAP,
+    {"paused", CLI_OPT_BOOL, false, NULL, "start with the guest's CPUs stopped"},
+    OPT_END,
+};
+
 static const cli_opt opts_snapshot_list[] = {
     OPT_DOMAIN,
     {"parent", CLI_OPT_BOOL, false, NULL, "add a column with each snapshot's parent"},
@@ -271,6 +278,11 @@ static const cli_command commands[] = {
      "discarded unless a snapshot still uses it (take a snapshot first to keep it). This "
      "version reverts shut-off domains.",
      opts_snapshot_revert},
+    {"start-with-snapshot", cmd_start_with_snapshot, "DOM SNAP [--paused]",
+     "revert to a snapshot and start",
+     "The 2010 snapshot RFC's command: snapshot-revert DOM SNAP --running in one step. `start` "
+     "alone always resumes from the most recently used state.",
+     opts_start_with_snapshot},
     {"snapshot-list", cmd_snapshot_list,
      "DOM [--parent | --roots | --tree] [{--from SNAP | --current} [--descendants]] "
      "[--leaves] [--no-leaves] [--inactive] [--active] [--disk-only] [--internal] "
