@@ -192,6 +192,16 @@ int cmd_snapshot_create_as(cli_ctx *ctx, const cli_args *args)
     return CLI_EXIT_OK;
 }
 
+/* After a revert: say so when the state being left is gone, since it
+ * cannot come back. */
+static void print_discarded(int discarded)
+{
+    if (discarded > 0)
+        printf("The state the domain was in was not a snapshot and has been discarded (%d "
+               "file%s)\n",
+               discarded, discarded == 1 ? "" : "s");
+}
+
 int cmd_snapshot_revert(cli_ctx *ctx, const cli_args *args)
 {
     int rc = cli_exclusive(ctx, args, "running", "paused");
@@ -214,11 +224,7 @@ int cmd_snapshot_revert(cli_ctx *ctx, const cli_args *args)
         return cli_fail(err);
     printf("Domain '%s' reverted to snapshot '%s'\n", vmsnap_domain_get_name(dom),
            vmsnap_snapshot_get_name(snap));
-    /* Say so when the state being left is gone: it cannot come back. */
-    if (discarded > 0)
-        printf("The state the domain was in was not a snapshot and has been discarded (%d "
-               "file%s)\n",
-               discarded, discarded == 1 ? "" : "s");
+    print_discarded(discarded);
     return CLI_EXIT_OK;
 }
 
@@ -239,9 +245,6 @@ int cmd_start_with_snapshot(cli_ctx *ctx, const cli_args *args)
         return cli_fail(err);
     printf("Domain '%s' started from snapshot '%s'\n", vmsnap_domain_get_name(dom),
            vmsnap_snapshot_get_name(snap));
-    if (discarded > 0)
-        printf("The state the domain was in was not a snapshot and has been discarded (%d "
-               "file%s)\n",
-               discarded, discarded == 1 ? "" : "s");
+    print_discarded(discarded);
     return CLI_EXIT_OK;
 }
