@@ -402,6 +402,13 @@ static int lookup_key(const char *word)
     return -1;
 }
 
+static bool list_not_closed(unsigned int open_line, const char *key, vmsnap_error **error)
+{
+    vms_error_set(error, VMSNAP_ERR_CONFIG,
+                  "line %u: the list for '%s' is not closed; end it with ']'", open_line, key);
+    return false;
+}
+
 /* The list after '['; lex->tok is the '['. */
 static bool parse_list(xl_parser *p, const char *key, xl_setting *setting, vmsnap_error **error)
 {
@@ -413,12 +420,8 @@ static bool parse_list(xl_parser *p, const char *key, xl_setting *setting, vmsna
             return false;
         if (lex->tok.kind == TOK_RBRACKET)
             return true;
-        if (lex->tok.kind == TOK_EOF) {
-            vms_error_set(error, VMSNAP_ERR_CONFIG,
-                          "line %u: the list for '%s' is not closed; end it with ']'", open_line,
-                          key);
-            return false;
-        }
+        if (lex->tok.kind == TOK_EOF)
+            return list_not_closed(open_line, key, error);
         if (lex->tok.kind != TOK_STRING) {
             g_autofree char *found = describe_token(&lex->tok);
             vms_error_set(error, VMSNAP_ERR_CONFIG,
@@ -436,12 +439,8 @@ static bool parse_list(xl_parser *p, const char *key, xl_setting *setting, vmsna
             return false;
         if (lex->tok.kind == TOK_RBRACKET)
             return true;
-        if (lex->tok.kind == TOK_EOF) {
-            vms_error_set(error, VMSNAP_ERR_CONFIG,
-                          "line %u: the list for '%s' is not closed; end it with ']'", open_line,
-                          key);
-            return false;
-        }
+        if (lex->tok.kind == TOK_EOF)
+            return list_not_closed(open_line, key, error);
         if (lex->tok.kind != TOK_COMMA) {
             g_autofree char *found = describe_token(&lex->tok);
             vms_error_set(error, VMSNAP_ERR_CONFIG,

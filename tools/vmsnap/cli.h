@@ -86,6 +86,11 @@ vmsnap_snapshot *cli_snapshot(vmsnap_domain *dom, const char *name);
 int cli_snapshot_arg(cli_ctx *ctx, const cli_args *args, vmsnap_domain *dom,
                      vmsnap_snapshot **snap);
 
+/* DOM, then SNAP or --current: both looked up (errors printed). Returns
+ * the exit code to use, 0 if both were found. */
+int cli_domain_snapshot_args(cli_ctx *ctx, const cli_args *args, vmsnap_domain **dom,
+                             vmsnap_snapshot **snap);
+
 /* common.c: input and output */
 /* Read a whole file, or standard input for "-". Prints the error. */
 char *cli_read_input(const char *path);

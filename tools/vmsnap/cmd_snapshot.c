@@ -140,11 +140,9 @@ static void print_info_json(vmsnap_snapshot *snap, const snapshot_counts *counts
 
 int cmd_snapshot_info(cli_ctx *ctx, const cli_args *args)
 {
-    g_autoptr(vmsnap_domain) dom = cli_domain(ctx, cli_args_get(args, "domain"));
-    if (!dom)
-        return CLI_EXIT_FAILED;
+    g_autoptr(vmsnap_domain) dom = NULL;
     g_autoptr(vmsnap_snapshot) snap = NULL;
-    int rc = cli_snapshot_arg(ctx, args, dom, &snap);
+    int rc = cli_domain_snapshot_args(ctx, args, &dom, &snap);
     if (rc)
         return rc;
     snapshot_counts counts = {0};
@@ -173,11 +171,9 @@ int cmd_snapshot_info(cli_ctx *ctx, const cli_args *args)
 
 int cmd_snapshot_parent(cli_ctx *ctx, const cli_args *args)
 {
-    g_autoptr(vmsnap_domain) dom = cli_domain(ctx, cli_args_get(args, "domain"));
-    if (!dom)
-        return CLI_EXIT_FAILED;
+    g_autoptr(vmsnap_domain) dom = NULL;
     g_autoptr(vmsnap_snapshot) snap = NULL;
-    int rc = cli_snapshot_arg(ctx, args, dom, &snap);
+    int rc = cli_domain_snapshot_args(ctx, args, &dom, &snap);
     if (rc)
         return rc;
     vmsnap_error *err = NULL;
@@ -367,11 +363,9 @@ static int apply_edit(vmsnap_snapshot *snap, const char *old_name, const char *e
 
 int cmd_snapshot_edit(cli_ctx *ctx, const cli_args *args)
 {
-    g_autoptr(vmsnap_domain) dom = cli_domain(ctx, cli_args_get(args, "domain"));
-    if (!dom)
-        return CLI_EXIT_FAILED;
+    g_autoptr(vmsnap_domain) dom = NULL;
     g_autoptr(vmsnap_snapshot) snap = NULL;
-    int rc = cli_snapshot_arg(ctx, args, dom, &snap);
+    int rc = cli_domain_snapshot_args(ctx, args, &dom, &snap);
     if (rc)
         return rc;
     g_autofree char *old_name = g_strdup(vmsnap_snapshot_get_name(snap));
@@ -413,11 +407,9 @@ int cmd_snapshot_delete(cli_ctx *ctx, const cli_args *args)
     if (cli_args_has(args, "metadata"))
         flags |= VMSNAP_SNAPSHOT_DELETE_METADATA_ONLY;
 
-    g_autoptr(vmsnap_domain) dom = cli_domain(ctx, cli_args_get(args, "domain"));
-    if (!dom)
-        return CLI_EXIT_FAILED;
+    g_autoptr(vmsnap_domain) dom = NULL;
     g_autoptr(vmsnap_snapshot) snap = NULL;
-    rc = cli_snapshot_arg(ctx, args, dom, &snap);
+    rc = cli_domain_snapshot_args(ctx, args, &dom, &snap);
     if (rc)
         return rc;
     g_autofree char *name = g_strdup(vmsnap_snapshot_get_name(snap));

@@ -207,11 +207,10 @@ int cmd_snapshot_revert(cli_ctx *ctx, const cli_args *args)
     int rc = cli_exclusive(ctx, args, "running", "paused");
     if (rc)
         return rc;
-    g_autoptr(vmsnap_domain) dom = cli_domain(ctx, cli_args_get(args, "domain"));
-    if (!dom)
-        return CLI_EXIT_FAILED;
+    g_autoptr(vmsnap_domain) dom = NULL;
     g_autoptr(vmsnap_snapshot) snap = NULL;
-    if ((rc = cli_snapshot_arg(ctx, args, dom, &snap)))
+    rc = cli_domain_snapshot_args(ctx, args, &dom, &snap);
+    if (rc)
         return rc;
     unsigned int flags = 0;
     if (cli_args_has(args, "running"))

@@ -107,6 +107,15 @@ int cli_snapshot_arg(cli_ctx *ctx, const cli_args *args, vmsnap_domain *dom, vms
     return *snap ? CLI_EXIT_OK : CLI_EXIT_FAILED;
 }
 
+int cli_domain_snapshot_args(cli_ctx *ctx, const cli_args *args, vmsnap_domain **dom,
+                             vmsnap_snapshot **snap)
+{
+    *dom = cli_domain(ctx, cli_args_get(args, "domain"));
+    if (!*dom)
+        return CLI_EXIT_FAILED;
+    return cli_snapshot_arg(ctx, args, *dom, snap);
+}
+
 static char *read_stream(FILE *in, const char *shown)
 {
     g_autoptr(GString) buf = g_string_new(NULL);
