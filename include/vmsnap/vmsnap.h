@@ -125,6 +125,30 @@ vmsnap_conn *vmsnap_conn_open(const char *state_dir, unsigned int flags, vmsnap_
  */
 const char *vmsnap_conn_get_state_dir(const vmsnap_conn *conn);
 
+/**
+ * vmsnap_progress_cb: reports how far a long operation is — saving or
+ * loading memory, merging or copying disk layers. Called on the calling
+ * thread, from inside the library call doing the work, as often as the work
+ * advances (callers that draw should rate-limit themselves).
+ * @what: what is in progress, a short phrase ("saving memory", "merging
+ *   vda"); a new phrase starts a new phase.
+ * @done, @total: bytes; @total is 0 while unknown. done == total ends a phase.
+ * Since: 0.2
+ */
+typedef void (*vmsnap_progress_cb)(const char *what, unsigned long long done,
+                                   unsigned long long total, void *opaque);
+
+/**
+ * vmsnap_conn_set_progress_callback: have every long operation made through
+ * @conn (or handles obtained from it) report to @cb with @opaque; @cb NULL
+ * stops the reports.
+ * @flags: 0.
+ * Returns: 0, or -1 on bad arguments.
+ * Since: 0.2
+ */
+int vmsnap_conn_set_progress_callback(vmsnap_conn *conn, vmsnap_progress_cb cb, void *opaque,
+                                      unsigned int flags, vmsnap_error **error);
+
 /** Since: 0.1 */
 vmsnap_conn *vmsnap_conn_ref(vmsnap_conn *conn);
 /** Since: 0.1. Drops one reference; handles keep their connection alive. */

@@ -44,6 +44,26 @@ const char *vmsnap_conn_get_state_dir(const vmsnap_conn *conn)
     return conn ? vms_store_root(conn->store) : NULL;
 }
 
+/* Adapts the library's byte counts to the public callback's types. */
+static void report_to_caller(const char *what, uint64_t done, uint64_t total, void *opaque)
+{
+    const vmsnap_conn *conn = opaque;
+    conn->user_progress(what, done, total, conn->user_progress_opaque);
+}
+
+int vmsnap_conn_set_progress_callback(vmsnap_conn *conn, vmsnap_progress_cb cb, void *opaque,
+                                      unsigned int flags, vmsnap_error **error)
+{
+    if (!vms_api_check_arg(__func__, conn, "conn", error) ||
+        !vms_api_check_flags(__func__, flags, 0, error))
+        return -1;
+    conn->user_progress = cb;
+    conn->user_progress_opaque = opaque;
+    conn->progress.report = cb ? report_to_caller : NULL;
+    conn->progress.opaque = conn;
+    return 0;
+}
+
 vmsnap_conn *vmsnap_conn_ref(vmsnap_conn *conn)
 {
     if (conn)

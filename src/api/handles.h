@@ -15,10 +15,14 @@
 #include "conf/domain_conf.h"
 #include "conf/snapshot_conf.h"
 #include "store/store.h"
+#include "util/progress.h"
 
 struct vmsnap_conn {
     gatomicrefcount ref;
     vms_store *store;
+    vms_progress progress; /* what long operations report to */
+    vmsnap_progress_cb user_progress;
+    void *user_progress_opaque;
 };
 
 struct vmsnap_domain {

@@ -21,6 +21,11 @@ static vms_store *snap_store(const vmsnap_snapshot *snap)
     return snap->dom->conn->store;
 }
 
+static const vms_progress *snap_progress(const vmsnap_snapshot *snap)
+{
+    return &snap->dom->conn->progress;
+}
+
 static const char *snap_dom_name(const vmsnap_snapshot *snap)
 {
     return snap->dom->def->name;
@@ -65,8 +70,8 @@ static vmsnap_snapshot *snapshot_take(vmsnap_domain *dom, const char *xml, unsig
     }
     if (flags & VMSNAP_SNAPSHOT_CREATE_DISK_ONLY)
         def->memory = VMS_SNAP_LOCATION_NO;
-    vms_snapshot_def *stored =
-        vms_snapshot_data_create(dom->conn->store, dom->def->name, def, error);
+    vms_snapshot_def *stored = vms_snapshot_data_create(dom->conn->store, dom->def->name, def,
+                                                        &dom->conn->progress, error);
     return stored ? vms_api_snapshot_new(dom, stored) : NULL;
 }
 
@@ -346,11 +351,12 @@ int vmsnap_snapshot_delete(vmsnap_snapshot *snap, unsigned int flags, vmsnap_err
         scope = VMS_DELETE_WITH_CHILDREN;
     else if (flags & VMSNAP_SNAPSHOT_DELETE_CHILDREN_ONLY)
         scope = VMS_DELETE_CHILDREN_ONLY;
-    int removed = (flags & VMSNAP_SNAPSHOT_DELETE_METADATA_ONLY)
-                      ? vms_snapshot_meta_delete(snap_store(snap), snap_dom_name(snap),
-                                                 snap->def->name, scope, error)
-                      : vms_snapshot_data_delete(snap_store(snap), snap_dom_name(snap),
-                                                 snap->def->name, scope, error);
+    int removed =
+        (flags & VMSNAP_SNAPSHOT_DELETE_METADATA_ONLY)
+            ? vms_snapshot_meta_delete(snap_store(snap), snap_dom_name(snap), snap->def->name,
+                                       scope, error)
+            : vms_snapshot_data_delete(snap_store(snap), snap_dom_name(snap), snap->def->name,
+                                       scope, snap_progress(snap), error);
     return removed < 0 ? -1 : 0;
 }
 
@@ -365,8 +371,8 @@ int vmsnap_snapshot_revert(vmsnap_snapshot *snap, unsigned int flags, vmsnap_err
                       "reverting to a running and to a paused domain exclude each other");
         return -1;
     }
-    int discarded =
-        vms_snapshot_data_revert(snap_store(snap), snap_dom_name(snap), snap->def->name, error);
+    int discarded = vms_snapshot_data_revert(snap_store(snap), snap_dom_name(snap), snap->def->name,
+                                             snap_progress(snap), error);
     if (discarded < 0)
         return -1;
     /* Started after the revert released the domain's lock. */

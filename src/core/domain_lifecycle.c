@@ -98,6 +98,21 @@ bool vms_domain_get_run_status_locked(vms_store *store, const char *dom, vms_run
     return paths && probe(store, dom, paths, status, error);
 }
 
+bool vms_domain_require_not_crashed(vms_store *store, const char *dom, vmsnap_domain_state *run,
+                                    vmsnap_error **error)
+{
+    g_auto(vms_run_status) status = {0};
+    if (!vms_domain_get_run_status_locked(store, dom, &status, error))
+        return false;
+    if (status.state == VMSNAP_DOMAIN_STATE_CRASHED) {
+        vms_error_set(error, VMSNAP_ERR_INVALID_STATE,
+                      "domain '%s' crashed; clean up with 'vmsnap destroy %s' first", dom, dom);
+        return false;
+    }
+    *run = status.state;
+    return true;
+}
+
 bool vms_domain_get_run_status(vms_store *store, const char *dom, vms_run_status *status,
                                vmsnap_error **error)
 {

@@ -34,6 +34,12 @@ bool vms_domain_get_run_status(vms_store *store, const char *dom, vms_run_status
 bool vms_domain_get_run_status_locked(vms_store *store, const char *dom, vms_run_status *status,
                                       vmsnap_error **error);
 
+/* The run state, for operations that work in any state but crashed (nothing
+ * consistent to work on: refused, telling the user to destroy it first). The
+ * caller holds the lock. */
+bool vms_domain_require_not_crashed(vms_store *store, const char *dom, vmsnap_domain_state *run,
+                                    vmsnap_error **error);
+
 bool vms_domain_start(vms_store *store, const char *dom, bool paused, vmsnap_error **error);
 bool vms_domain_shutdown(vms_store *store, const char *dom, unsigned int timeout_seconds,
                          vmsnap_error **error);

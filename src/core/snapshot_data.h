@@ -1,7 +1,7 @@
 /*
  * snapshot_data.h: taking, reverting and deleting the data of snapshots
- * (docs/adr/0006-snapshot-data.md), for shut-off domains through qemu-img.
- * Running domains come later and are refused with VMSNAP_ERR_INVALID_STATE.
+ * (docs/adr/0006-snapshot-data.md): qemu-img while the domain is shut off,
+ * QMP while it runs. Long steps report to @progress (may be NULL).
  *
  * Each call holds the domain's exclusive lock throughout. All disks change
  * or none do: a failure undoes the steps already taken.
@@ -15,21 +15,23 @@
 #include "conf/snapshot_conf.h"
 #include "core/snapshot_meta.h"
 #include "store/store.h"
+#include "util/progress.h"
 
 /* Take the snapshot @def describes (takes ownership): fills in the name
  * (creation time in seconds), parent (the current snapshot), state, the
  * domain as it is, and each disk's kind (external unless given). Returns a
  * summary of the stored snapshot, which becomes current. */
 vms_snapshot_def *vms_snapshot_data_create(vms_store *store, const char *dom, vms_snapshot_def *def,
-                                           vmsnap_error **error);
+                                           const vms_progress *progress, vmsnap_error **error);
 
 /* Make snapshot @name's state the domain's (it stays shut off). Returns
  * how many files of the state left behind were discarded, or -1. */
 int vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name,
-                             vmsnap_error **error);
+                             const vms_progress *progress, vmsnap_error **error);
 
 /* Delete snapshots with their data; returns how many went, or -1. */
 int vms_snapshot_data_delete(vms_store *store, const char *dom, const char *name,
-                             vms_delete_scope scope, vmsnap_error **error);
+                             vms_delete_scope scope, const vms_progress *progress,
+                             vmsnap_error **error);
 
 #endif

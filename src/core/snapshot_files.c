@@ -1,0 +1,193 @@
+/* snapshot_files.c: what snapshots hold of each disk, and the image files
+ * behind them (ADR 0006). */
+#include "core/snapshot_files.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "qemu/qemu_img.h"
+#include "util/error.h"
+
+/* Longest backing chain vmsnap follows: far more than any real tree. */
+#define CHAIN_MAX 1024
+
+/* --- what a snapshot holds of each disk ---------------------------------------- */
+
+const vms_snapshot_disk *vms_snapshot_disk_spec(const vms_snapshot_def *def,
+                                                const vms_domain_disk *disk)
+{
+    for (size_t i = 0; i < def->ndisks; i++) {
+        const char *name = def->disks[i]->name;
+        if (g_strcmp0(name, disk->target) == 0 || g_strcmp0(name, disk->source) == 0)
+            return def->disks[i];
+    }
+    return NULL;
+}
+
+/* What a stored snapshot keeps of @disk: a disk it does not list, or lists
+ * without a kind, it did not capture. */
+vms_snap_location vms_snapshot_stored_kind(const vms_snapshot_def *def, const vms_domain_disk *disk)
+{
+    const vms_snapshot_disk *spec = vms_snapshot_disk_spec(def, disk);
+    if (!spec || spec->snapshot == VMS_SNAP_LOCATION_DEFAULT)
+        return VMS_SNAP_LOCATION_NO;
+    return spec->snapshot;
+}
+
+/* --- files ------------------------------------------------------------------ */
+
+bool vms_path_exists(const char *path)
+{
+    struct stat st;
+    return g_lstat(path, &st) == 0;
+}
+
+/* The name stem of the image at the root of @file's backing chain
+ * ("/img/vda.qcow2" -> "vda"), so overlays are named after the disk. */
+static char *chain_stem(const char *file, vmsnap_error **error)
+{
+    g_autofree char *at = g_strdup(file);
+    for (int i = 0; i < CHAIN_MAX; i++) {
+        g_autofree char *backing = NULL;
+        if (!vms_qemu_img_get_backing(at, &backing, NULL, error))
+            return NULL;
+        if (!backing)
+            break;
+        g_free(at);
+        at = g_steal_pointer(&backing);
+    }
+    g_autofree char *base = g_path_get_basename(at);
+    char *dot = strrchr(base, '.');
+    if (dot && dot != base)
+        *dot = '\0';
+    return g_steal_pointer(&base);
+}
+
+/* DIR/STEM.TAG.qcow2, or with -2, -3, ... before the suffix if taken. */
+char *vms_overlay_free_path(const char *next_to, const char *tag, vmsnap_error **error)
+{
+    g_autofree char *stem = chain_stem(next_to, error);
+    if (!stem)
+        return NULL;
+    g_autofree char *dir = g_path_get_dirname(next_to);
+    for (int n = 1; n < 10000; n++) {
+        g_autofree char *base = n == 1 ? g_strdup_printf("%s.%s.qcow2", stem, tag)
+                                       : g_strdup_printf("%s.%s-%d.qcow2", stem, tag, n);
+        char *path = g_build_filename(dir, base, NULL);
+        if (!vms_path_exists(path))
+            return path;
+        g_free(path);
+    }
+    vms_error_set(error, VMSNAP_ERR_IO, "no free file name for an overlay of '%s' in '%s'", next_to,
+                  dir);
+    return NULL;
+}
+
+void vms_undo_log_init(vms_undo_log *undo)
+{
+    undo->files = g_ptr_array_new_with_free_func(g_free);
+    undo->tags = g_ptr_array_new_with_free_func(g_free);
+}
+
+/* Take back every step, newest first, then forget them. */
+void vms_undo_log_rollback(vms_undo_log *undo)
+{
+    for (guint i = undo->tags->len; i >= 2; i -= 2)
+        vms_qemu_img_snapshot_delete(g_ptr_array_index(undo->tags, i - 2),
+                                     g_ptr_array_index(undo->tags, i - 1), NULL);
+    for (guint i = undo->files->len; i > 0; i--)
+        g_unlink(g_ptr_array_index(undo->files, i - 1));
+    g_ptr_array_set_size(undo->tags, 0);
+    g_ptr_array_set_size(undo->files, 0);
+}
+
+void vms_undo_log_clear(vms_undo_log *undo)
+{
+    vms_undo_log_rollback(undo);
+    g_clear_pointer(&undo->files, g_ptr_array_unref);
+    g_clear_pointer(&undo->tags, g_ptr_array_unref);
+}
+
+/* A success: keep what was done. */
+void vms_undo_log_commit(vms_undo_log *undo)
+{
+    g_ptr_array_set_size(undo->tags, 0);
+    g_ptr_array_set_size(undo->files, 0);
+}
+
+bool vms_undo_make_overlay(vms_undo_log *undo, const char *path, const char *backing,
+                           vms_disk_format backing_format, vmsnap_error **error)
+{
+    if (vms_path_exists(path)) {
+        vms_error_set(error, VMSNAP_ERR_OPERATION_DENIED,
+                      "'%s' exists; vmsnap never overwrites a file: choose another file name",
+                      path);
+        return false;
+    }
+    if (!vms_qemu_img_create(path, "qcow2", 0, backing, vms_disk_format_to_string(backing_format),
+                             error))
+        return false;
+    g_ptr_array_add(undo->files, g_strdup(path));
+    return true;
+}
+
+/* Every file the current state or a snapshot needs, with the backing chains
+ * under them. @except: a snapshot to leave out (being deleted). */
+static GHashTable *vms_files_in_use(vms_domain_state *state, const vms_tree_node *except,
+                                    vmsnap_error **error)
+{
+    g_autoptr(GHashTable) used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_autoptr(GPtrArray) todo = g_ptr_array_new_with_free_func(g_free);
+    for (size_t i = 0; i < state->def->ndisks; i++)
+        g_ptr_array_add(todo, g_strdup(state->def->disks[i]->source));
+    g_autoptr(GPtrArray) nodes = vms_tree_topological(state->tree);
+    for (guint n = 0; n < nodes->len; n++) {
+        const vms_tree_node *node = g_ptr_array_index(nodes, n);
+        const vms_snapshot_def *def = vms_node_def(node);
+        if (node == except || !def->domain)
+            continue;
+        for (size_t i = 0; i < def->domain->ndisks; i++) {
+            const vms_domain_disk *disk = def->domain->disks[i];
+            if (vms_snapshot_stored_kind(def, disk) != VMS_SNAP_LOCATION_NO)
+                g_ptr_array_add(todo, g_strdup(disk->source));
+        }
+    }
+    while (todo->len > 0) {
+        char *file = g_ptr_array_steal_index(todo, todo->len - 1);
+        if (g_hash_table_contains(used, file) || !vms_path_exists(file)) {
+            g_free(file);
+            continue;
+        }
+        g_hash_table_add(used, file);
+        g_autofree char *backing = NULL;
+        if (!vms_qemu_img_get_backing(file, &backing, NULL, error))
+            return NULL;
+        if (backing)
+            g_ptr_array_add(todo, g_steal_pointer(&backing));
+    }
+    return g_steal_pointer(&used);
+}
+
+/* Remove each of @files nothing uses any more; *@removed (if not NULL)
+ * counts them. */
+bool vms_files_remove_unused(vms_domain_state *state, GPtrArray *files, const vms_tree_node *except,
+                             unsigned int *removed, vmsnap_error **error)
+{
+    g_autoptr(GHashTable) used = vms_files_in_use(state, except, error);
+    if (!used)
+        return false;
+    for (guint i = 0; i < files->len; i++) {
+        const char *file = g_ptr_array_index(files, i);
+        if (g_hash_table_contains(used, file) || !vms_path_exists(file))
+            continue;
+        if (g_unlink(file) < 0) {
+            vms_error_set_errno(error, VMSNAP_ERR_IO, errno, "cannot remove '%s'", file);
+            return false;
+        }
+        if (removed)
+            (*removed)++;
+    }
+    return true;
+}
