@@ -3,6 +3,7 @@
  * to return, lookups that report their own failure, file input, time.
  */
 #include "cli.h"
+#include "progress.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@ int cli_error(const char *fmt, ...)
     va_start(ap, fmt);
     g_autofree char *msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
+    cli_progress_finish();
     fflush(stdout); /* keep stdout and stderr in order on a terminal */
     fprintf(stderr, "error: %s\n", msg);
     return CLI_EXIT_FAILED;
@@ -31,6 +33,7 @@ int cli_fail(vmsnap_error *error)
 
 void cli_warning(const char *message)
 {
+    cli_progress_finish();
     fflush(stdout);
     fprintf(stderr, "warning: %s\n", message);
 }
@@ -63,6 +66,8 @@ vmsnap_conn *cli_conn(cli_ctx *ctx)
     ctx->conn = vmsnap_conn_open(ctx->state_dir, 0, &err);
     if (!ctx->conn)
         cli_fail(err);
+    else
+        cli_progress_attach(ctx->conn);
     return ctx->conn;
 }
 

@@ -5,6 +5,7 @@
  *   vmsnap help [COMMAND] | --help | --version
  */
 #include "cli.h"
+#include "progress.h"
 
 #include <errno.h>
 #include <string.h>
@@ -424,7 +425,9 @@ static int run_command(cli_ctx *ctx, const cli_command *cmd, int argc, char **ar
         cli_print_command_help(stdout, cmd);
         return CLI_EXIT_OK;
     }
-    return cmd->handler(ctx, args);
+    int status = cmd->handler(ctx, args);
+    cli_progress_finish();
+    return status;
 }
 
 /* Global options come before the command. Returns the index of the command
