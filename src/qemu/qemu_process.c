@@ -303,6 +303,8 @@ char **vms_qemu_build_argv(const vms_qemu_config *config, const vms_qemu_paths *
     add(argv, "-daemonize");
     if (config->paused)
         add(argv, "-S");
+    if (config->incoming)
+        add_pair(argv, "-incoming", g_strdup("defer"));
     g_ptr_array_add(argv, NULL);
     return (char **)g_ptr_array_free(argv, FALSE);
 }

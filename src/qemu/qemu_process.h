@@ -36,6 +36,9 @@ typedef struct {
     vms_qemu_disk *disks;            /* ndisks entries, attached as virtio-blk in order */
     size_t ndisks;
     bool paused; /* start with the CPUs stopped (-S) */
+    /* Wait for a VM state instead of booting (-incoming defer): the state
+     * comes with QMP 'migrate-incoming' (vms_qemu_load_state_from_fd()). */
+    bool incoming;
 } vms_qemu_config;
 
 void vms_qemu_config_clear(vms_qemu_config *config);

@@ -13,6 +13,7 @@
 
 #include <json-c/json.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Deadlines for QMP commands that return at once, and for the block
@@ -515,9 +516,13 @@ bool vms_qemu_load_internal(vms_qmp *qmp, const char *tag, const char *const *de
     return run_snapshot_job(qmp, "load", tag, device_ids, vmstate_device, timeout_ms, error);
 }
 
-/* ---- the VM state to a file -------------------------------------------- */
+/* ---- the VM state to and from a file ------------------------------------ */
 
-static bool prepare_migration(vms_qmp *qmp, vmsnap_error **error)
+/* How often a waiting migration looks at its progress. */
+#define MIGRATION_POLL_MS 50
+
+/* @limit_bandwidth: the sending side raises QEMU's limit for local files. */
+static bool prepare_migration(vms_qmp *qmp, bool raise_bandwidth, vmsnap_error **error)
 {
     /* Without the "events" capability QEMU sends no MIGRATION events. */
     g_autofree char *caps = vms_qmp_command(
@@ -525,6 +530,8 @@ static bool prepare_migration(vms_qmp *qmp, vmsnap_error **error)
         "{\"capabilities\":[{\"capability\":\"events\",\"state\":true}]}", QMP_TIMEOUT_MS, error);
     if (!caps)
         return false;
+    if (!raise_bandwidth)
+        return true;
     g_autofree char *params =
         vms_qmp_command(qmp, "migrate-set-parameters",
                         "{\"max-bandwidth\":" UNLIMITED_BANDWIDTH "}", QMP_TIMEOUT_MS, error);
@@ -537,9 +544,64 @@ static bool is_final_migration_status(const char *status)
            g_strcmp0(status, "cancelled") == 0;
 }
 
+/* One migration being waited for: which way, and who hears how far it is. */
+typedef struct {
+    bool incoming;    /* loading into this QEMU (else saving from it) */
+    int fd;           /* the file; incoming: its offset is how far QEMU read */
+    const char *verb; /* "saving" / "loading", for messages */
+    const vms_progress *progress;
+} migration_watch;
+
+static const char *progress_phrase(const migration_watch *watch)
+{
+    return watch->incoming ? "loading memory" : "saving memory";
+}
+
+/* Report how far the migration is: the sender's query-migrate knows the
+ * RAM left; the receiver shares the file's offset with QEMU (the descriptor
+ * was passed, not reopened), so the offset is what QEMU has read. */
+static void report_migration(vms_qmp *qmp, const migration_watch *watch)
+{
+    if (!watch->progress || !watch->progress->report)
+        return;
+    if (watch->incoming) {
+        struct stat st;
+        off_t at = lseek(watch->fd, 0, SEEK_CUR);
+        if (at >= 0 && fstat(watch->fd, &st) == 0)
+            vms_progress_report(watch->progress, progress_phrase(watch), (uint64_t)at,
+                                (uint64_t)st.st_size);
+        return;
+    }
+    g_autofree char *info = vms_qmp_command(qmp, "query-migrate", NULL, QMP_TIMEOUT_MS, NULL);
+    int64_t total = 0, remaining = 0;
+    if (info && vms_qmp_json_get_int(info, "ram.total", &total) &&
+        vms_qmp_json_get_int(info, "ram.remaining", &remaining) && total >= remaining)
+        vms_progress_report(watch->progress, progress_phrase(watch), (uint64_t)(total - remaining),
+                            (uint64_t)total);
+}
+
+/* The final report: everything moved (the sender's total is the guest's
+ * RAM, the receiver's the file's size). */
+static void report_migration_done(vms_qmp *qmp, const migration_watch *watch)
+{
+    if (!watch->progress || !watch->progress->report)
+        return;
+    int64_t total = 0;
+    struct stat st;
+    if (watch->incoming && fstat(watch->fd, &st) == 0) {
+        total = st.st_size;
+    } else if (!watch->incoming) {
+        g_autofree char *info = vms_qmp_command(qmp, "query-migrate", NULL, QMP_TIMEOUT_MS, NULL);
+        if (!info || !vms_qmp_json_get_int(info, "ram.total", &total))
+            return;
+    }
+    vms_progress_report(watch->progress, progress_phrase(watch), (uint64_t)total, (uint64_t)total);
+}
+
 /* QEMU 7.2 sends MIGRATION "completed" while its run state is still
- * "finish-migrate"; it becomes "postmigrate" a moment later, and a 'cont'
- * or query in between sees the half-finished state. Poll until then. */
+ * "finish-migrate" (or, receiving, "inmigrate"); it settles a moment later,
+ * and a 'cont' or query in between sees the half-finished state. Poll
+ * until then. */
 static bool wait_run_state_settled(vms_qmp *qmp, gint64 deadline, int timeout_ms,
                                    vmsnap_error **error)
 {
@@ -549,11 +611,11 @@ static bool wait_run_state_settled(vms_qmp *qmp, gint64 deadline, int timeout_ms
         if (!reply)
             return false;
         g_autofree char *state = vms_qmp_json_get_string(reply, "status");
-        if (g_strcmp0(state, "finish-migrate") != 0)
+        if (g_strcmp0(state, "finish-migrate") != 0 && g_strcmp0(state, "inmigrate") != 0)
             return true;
         if (ms_left(deadline) == 0) {
             vms_error_set(error, VMSNAP_ERR_QEMU,
-                          "QEMU saved the VM state but was still finishing after %d ms",
+                          "QEMU moved the VM state but was still finishing after %d ms",
                           timeout_ms);
             return false;
         }
@@ -561,22 +623,29 @@ static bool wait_run_state_settled(vms_qmp *qmp, gint64 deadline, int timeout_ms
     }
 }
 
-/* Wait for the migration's final status; failure carries query-migrate's
- * error-desc. */
-static bool wait_migration(vms_qmp *qmp, gint64 deadline, int timeout_ms, vmsnap_error **error)
+/* Wait for the migration's final status, reporting progress meanwhile;
+ * failure carries query-migrate's error-desc. */
+static bool wait_migration(vms_qmp *qmp, const migration_watch *watch, gint64 deadline,
+                           int timeout_ms, vmsnap_error **error)
 {
     g_autofree char *status = NULL;
     while (!is_final_migration_status(status)) {
         vmsnap_error *err = NULL;
-        g_autoptr(vms_qmp_event) event =
-            vms_qmp_wait_event(qmp, "MIGRATION", ms_left(deadline), &err);
+        int wait_ms = MIN(ms_left(deadline), MIGRATION_POLL_MS);
+        g_autoptr(vms_qmp_event) event = vms_qmp_wait_event(qmp, "MIGRATION", wait_ms, &err);
+        if (!event && ms_left(deadline) > 0 && vms_qmp_is_usable(qmp)) {
+            /* Only the poll period passed. */
+            vmsnap_error_free(err);
+            report_migration(qmp, watch);
+            continue;
+        }
         if (!event) {
             if (ms_left(deadline) == 0) {
                 vmsnap_error_free(err);
                 command_best_effort(qmp, "migrate_cancel", NULL);
                 vms_error_set(error, VMSNAP_ERR_QEMU,
-                              "saving the VM state did not finish within %d ms (cancelled)",
-                              timeout_ms);
+                              "%s the VM state did not finish within %d ms (cancelled)",
+                              watch->verb, timeout_ms);
             } else {
                 vms_error_propagate(error, err);
             }
@@ -585,34 +654,59 @@ static bool wait_migration(vms_qmp *qmp, gint64 deadline, int timeout_ms, vmsnap
         g_free(status);
         status = vms_qmp_json_get_string(event->data_json, "status");
     }
-    if (strcmp(status, "completed") == 0)
+    if (strcmp(status, "completed") == 0) {
+        report_migration_done(qmp, watch);
         return wait_run_state_settled(qmp, deadline, timeout_ms, error);
+    }
     g_autofree char *info = vms_qmp_command(qmp, "query-migrate", NULL, QMP_TIMEOUT_MS, NULL);
     g_autofree char *desc = info ? vms_qmp_json_get_string(info, "error-desc") : NULL;
-    vms_error_set(error, VMSNAP_ERR_QEMU, "saving the VM state failed: %s", desc ? desc : status);
+    if (desc)
+        vms_error_set(error, VMSNAP_ERR_QEMU, "%s the VM state failed: %s", watch->verb, desc);
+    else /* a receiving QEMU 7.2 says why only in its log, then exits */
+        vms_error_set(error, VMSNAP_ERR_QEMU, "%s the VM state failed (migration status '%s')",
+                      watch->verb, status);
     return false;
 }
 
-bool vms_qemu_save_state_to_fd(vms_qmp *qmp, int fd, int timeout_ms, vmsnap_error **error)
+/* Hand @fd to QEMU under a fresh name and run @command ("migrate" or
+ * "migrate-incoming") on "fd:<name>", then wait for it. */
+static bool migrate_with_fd(vms_qmp *qmp, const char *command, const migration_watch *watch,
+                            int timeout_ms, vmsnap_error **error)
 {
     gint64 deadline = deadline_after(timeout_ms);
-    if (!prepare_migration(qmp, error))
+    if (!prepare_migration(qmp, !watch->incoming, error))
         return false;
     g_autofree char *fdname = unique_name("state");
     g_autofree char *qname = vms_qmp_json_quote(fdname);
     g_autofree char *fdargs = g_strdup_printf("{\"fdname\":%s}", qname);
-    g_autofree char *got = vms_qmp_command_with_fd(qmp, "getfd", fdargs, fd, QMP_TIMEOUT_MS, error);
+    g_autofree char *got =
+        vms_qmp_command_with_fd(qmp, "getfd", fdargs, watch->fd, QMP_TIMEOUT_MS, error);
     if (!got)
         return false;
     g_autofree char *uri = g_strdup_printf("fd:%s", fdname);
     g_autofree char *quri = vms_qmp_json_quote(uri);
     g_autofree char *args = g_strdup_printf("{\"uri\":%s}", quri);
-    g_autofree char *started = vms_qmp_command(qmp, "migrate", args, QMP_TIMEOUT_MS, error);
-    bool ok = started && wait_migration(qmp, deadline, timeout_ms, error);
+    report_migration(qmp, watch);
+    g_autofree char *started = vms_qmp_command(qmp, command, args, QMP_TIMEOUT_MS, error);
+    bool ok = started && wait_migration(qmp, watch, deadline, timeout_ms, error);
     /* A started migration has taken the descriptor out of QEMU's named
      * ones already; this closes it when the migration never started. */
     command_best_effort(qmp, "closefd", fdargs);
     return ok;
+}
+
+bool vms_qemu_save_state_to_fd(vms_qmp *qmp, int fd, int timeout_ms, const vms_progress *progress,
+                               vmsnap_error **error)
+{
+    migration_watch watch = {.incoming = false, .fd = fd, .verb = "saving", .progress = progress};
+    return migrate_with_fd(qmp, "migrate", &watch, timeout_ms, error);
+}
+
+bool vms_qemu_load_state_from_fd(vms_qmp *qmp, int fd, int timeout_ms, const vms_progress *progress,
+                                 vmsnap_error **error)
+{
+    migration_watch watch = {.incoming = true, .fd = fd, .verb = "loading", .progress = progress};
+    return migrate_with_fd(qmp, "migrate-incoming", &watch, timeout_ms, error);
 }
 
 /* ---- streaming --------------------------------------------------------- */

@@ -6,8 +6,8 @@
  * Disks are named by their -device id ("vms-dev-vda"); the node a device
  * currently writes to is looked up in QEMU (query-block), never assumed, so
  * every call works whatever overlays were added since QEMU started.
- * Every call has a deadline; long jobs report nothing yet (progress comes
- * with the memory-state issue).
+ * Every call has a deadline; moving the VM state to or from a file reports
+ * its progress.
  */
 #ifndef VMS_QEMU_QEMU_SNAPSHOT_H
 #define VMS_QEMU_QEMU_SNAPSHOT_H
@@ -17,6 +17,7 @@
 #include <vmsnap/vmsnap.h>
 
 #include "qemu/qmp.h"
+#include "util/progress.h"
 
 typedef enum {
     VMS_LIVE_DISK_SKIP = 0, /* not part of the snapshot */
@@ -61,8 +62,21 @@ bool vms_qemu_load_internal(vms_qmp *qmp, const char *tag, const char *const *de
 /* Save the VM state into the open file @fd (migration to 'fd:'), with the
  * bandwidth limit raised for local files; returns once QEMU reports the
  * migration completed. The caller pauses the guest first when the state must
- * match disks taken at the same instant. */
-bool vms_qemu_save_state_to_fd(vms_qmp *qmp, int fd, int timeout_ms, vmsnap_error **error);
+ * match disks taken at the same instant. QEMU is left in 'postmigrate' with
+ * its disks inactive: only 'cont' activates them again (docs/qemu.md).
+ * Reports "saving memory" (RAM bytes sent of the guest's RAM) to @progress
+ * (may be NULL) every 50 ms while it waits. */
+bool vms_qemu_save_state_to_fd(vms_qmp *qmp, int fd, int timeout_ms, const vms_progress *progress,
+                               vmsnap_error **error);
+
+/* Load a VM state saved by vms_qemu_save_state_to_fd() from the open file
+ * @fd ('migrate-incoming' on 'fd:') into a QEMU started with -incoming
+ * defer (and -S); returns once the state is in and QEMU has settled
+ * (paused: the caller sends 'cont'). @fd must be positioned at the stream's
+ * start; its offset, shared with QEMU, gives "loading memory" progress
+ * (bytes read of the file's size). */
+bool vms_qemu_load_state_from_fd(vms_qmp *qmp, int fd, int timeout_ms, const vms_progress *progress,
+                                 vmsnap_error **error);
 
 /* Stream into the node of @device_id every layer above the file @base (NULL:
  * the whole chain), so @base's children can go; waits for the job. */

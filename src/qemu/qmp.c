@@ -83,6 +83,11 @@ const char *vms_qmp_last_error_class(const vms_qmp *qmp)
     return qmp->last_error_class;
 }
 
+bool vms_qmp_is_usable(const vms_qmp *qmp)
+{
+    return qmp->broken == NULL;
+}
+
 /* --- deadlines --------------------------------------------------------- */
 
 static gint64 deadline_after(int timeout_ms)

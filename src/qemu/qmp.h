@@ -45,6 +45,10 @@ const char *vms_qmp_qemu_version(const vms_qmp *qmp);
  * the next command. */
 const char *vms_qmp_last_error_class(const vms_qmp *qmp);
 
+/* false once the connection is unusable (QEMU closed it, or sent a
+ * malformed message); a deadline passing leaves it usable. */
+bool vms_qmp_is_usable(const vms_qmp *qmp);
+
 /* Run @command with @args_json (a JSON object as text, or NULL). On success
  * returns the "return" value as compact JSON text ("{}" for an empty
  * object). A QEMU error reply becomes VMSNAP_ERR_QEMU with QEMU's

@@ -71,6 +71,21 @@ static void test_two_disks_kernel_paused(void)
     g_assert_null(config.disks);
 }
 
+/* A QEMU that waits for a saved VM state: paused, -incoming defer last. */
+static void test_incoming(void)
+{
+    vms_qemu_config config;
+    config_base(&config);
+    config.kernel = g_strdup("/srv/guest/vmlinuz");
+    config.paused = true;
+    config.incoming = true;
+    add_disk(&config, "/srv/images/root.qcow2", "qcow2", false, "vda");
+    g_autofree char *text = build_text(&config, "/var/lib/vmsnap/run/demo");
+    vms_test_assert_golden("qemu/argv-incoming.txt", text);
+    g_assert_true(g_str_has_suffix(text, "-daemonize\n-S\n-incoming\ndefer\n"));
+    vms_qemu_config_clear(&config);
+}
+
 /* No disks, no kernel, a machine type, kvm, running, a named binary. */
 static void test_minimal(void)
 {
@@ -200,6 +215,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qemu-cmdline/paths", test_paths);
     g_test_add_func("/qemu-cmdline/two-disks-kernel-paused", test_two_disks_kernel_paused);
     g_test_add_func("/qemu-cmdline/minimal", test_minimal);
+    g_test_add_func("/qemu-cmdline/incoming", test_incoming);
     g_test_add_func("/qemu-cmdline/awkward-paths", test_awkward_paths);
     g_test_add_func("/qemu-cmdline/long-run-dir", test_long_run_dir);
     g_test_add_func("/qemu-cmdline/refused", test_refused);

@@ -619,7 +619,7 @@ static void test_save_state_to_fd(void)
      * and the guest stays as it was. */
     int ro = open("/dev/null", O_RDONLY | O_CLOEXEC);
     g_assert_cmpint(ro, >=, 0);
-    g_assert_false(vms_qemu_save_state_to_fd(v->qmp, ro, JOB_MS, &err));
+    g_assert_false(vms_qemu_save_state_to_fd(v->qmp, ro, JOB_MS, NULL, &err));
     assert_error_message(&err, VMSNAP_ERR_QEMU,
                          "saving the VM state failed: Unable to write to file: Bad file "
                          "descriptor");
@@ -630,7 +630,7 @@ static void test_save_state_to_fd(void)
     int fd = open(state, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     g_assert_cmpint(fd, >=, 0);
     gint64 start = g_get_monotonic_time();
-    g_assert_true(vms_qemu_save_state_to_fd(v->qmp, fd, JOB_MS, &err));
+    g_assert_true(vms_qemu_save_state_to_fd(v->qmp, fd, JOB_MS, NULL, &err));
     g_test_message("state of a paused 256 MiB guest to a file: %.1f ms", elapsed_ms(start));
     vms_test_assert_no_error(err);
     g_assert_cmpint(close(fd), ==, 0);
@@ -647,12 +647,135 @@ static void test_save_state_to_fd(void)
     g_assert_cmpstr(status, ==, "postmigrate");
     int again = open(state, O_WRONLY | O_CLOEXEC);
     g_assert_cmpint(again, >=, 0);
-    g_assert_false(vms_qemu_save_state_to_fd(v->qmp, again, JOB_MS, &err));
+    g_assert_false(vms_qemu_save_state_to_fd(v->qmp, again, JOB_MS, NULL, &err));
     assert_error_message(&err, VMSNAP_ERR_QEMU,
                          "QEMU refused 'migrate': Can't migrate the vm that was paused due to "
                          "previous migration");
     close(again);
     vm_quit(v);
+}
+
+/* What a progress callback heard. */
+typedef struct {
+    unsigned int calls;
+    uint64_t done, total;
+    char *what;
+} heard;
+
+static void record_progress(const char *what, uint64_t done, uint64_t total, void *opaque)
+{
+    heard *h = opaque;
+    g_assert_cmpuint(done, <=, total);
+    if (h->calls++ > 0)
+        g_assert_cmpuint(done, >=, h->done); /* never backwards */
+    h->done = done;
+    h->total = total;
+    g_free(h->what);
+    h->what = g_strdup(what);
+}
+
+/* The guest's first MiB of RAM, as QEMU's pmemsave writes it. */
+static char *vm_low_memory(vm *v, const char *name)
+{
+    g_autofree char *file = image_path(v->dir, name);
+    g_autofree char *qfile = vms_qmp_json_quote(file);
+    g_autofree char *args = g_strdup_printf("{\"val\":0,\"size\":1048576,\"filename\":%s}", qfile);
+    g_autofree char *reply = vm_command(v, "pmemsave", args);
+    char *data = NULL;
+    gsize len = 0;
+    g_assert_true(g_file_get_contents(file, &data, &len, NULL));
+    g_assert_cmpuint(len, ==, 1048576);
+    return data;
+}
+
+/* A state saved from one QEMU loads into a new one started with -incoming
+ * defer: the RAM reads the same, the guest waits paused, 'cont' runs it,
+ * and both directions report their progress. */
+static void test_state_round_trip(void)
+{
+    g_autoptr(vm) a = vm_new(256);
+    a->config.paused = false; /* the firmware runs and fills some RAM */
+    g_autofree char *vda = image_path(a->dir, "vda.qcow2");
+    make_image(vda, "qcow2", NULL);
+    vm_add_disk(a, vda, "qcow2", "vda");
+    vm_start(a);
+    g_usleep(300 * 1000);
+    g_autofree char *stopped = vm_command(a, "stop", NULL);
+    g_autofree char *before = vm_low_memory(a, "before.mem");
+    g_autofree char *state = image_path(a->dir, "state.vmstate");
+    int fd = open(state, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    g_assert_cmpint(fd, >=, 0);
+    heard saved = {0};
+    vms_progress progress = {.report = record_progress, .opaque = &saved};
+    vmsnap_error *err = NULL;
+    g_assert_true(vms_qemu_save_state_to_fd(a->qmp, fd, JOB_MS, &progress, &err));
+    vms_test_assert_no_error(err);
+    close(fd);
+    g_assert_cmpstr(saved.what, ==, "saving memory");
+    g_assert_cmpuint(saved.calls, >=, 1);
+    g_assert_cmpuint(saved.done, ==, saved.total);
+    g_assert_cmpuint(saved.total, >=, 256u << 20); /* RAM plus ROMs and the like */
+    vm_quit(a);
+
+    g_autoptr(vm) b = vm_new(256);
+    b->config.incoming = true;
+    vm_add_disk(b, vda, "qcow2", "vda");
+    vm_start(b);
+    g_autofree char *waiting = vm_status(b);
+    g_assert_cmpstr(waiting, ==, "inmigrate");
+    fd = open(state, O_RDONLY | O_CLOEXEC);
+    g_assert_cmpint(fd, >=, 0);
+    heard loaded = {0};
+    progress.opaque = &loaded;
+    gint64 start = g_get_monotonic_time();
+    g_assert_true(vms_qemu_load_state_from_fd(b->qmp, fd, JOB_MS, &progress, &err));
+    g_test_message("state of a 256 MiB guest loaded from a file: %.1f ms", elapsed_ms(start));
+    vms_test_assert_no_error(err);
+    close(fd);
+    struct stat st;
+    g_assert_cmpint(stat(state, &st), ==, 0);
+    g_assert_cmpstr(loaded.what, ==, "loading memory");
+    g_assert_cmpuint(loaded.done, ==, (uint64_t)st.st_size);
+    g_assert_cmpuint(loaded.total, ==, (uint64_t)st.st_size);
+    g_autofree char *status = vm_status(b);
+    g_assert_cmpstr(status, ==, "paused");
+    g_autofree char *after = vm_low_memory(b, "after.mem");
+    g_assert_cmpmem(before, 1048576, after, 1048576);
+    g_autofree char *cont = vm_command(b, "cont", NULL);
+    g_autofree char *running = vm_status(b);
+    g_assert_cmpstr(running, ==, "running");
+    vm_quit(b);
+    g_free(saved.what);
+    g_free(loaded.what);
+}
+
+/* A stream cut short fails the load with QEMU's reason. */
+static void test_load_truncated_state(void)
+{
+    g_autoptr(vm) a = vm_new(64);
+    vm_start(a);
+    g_autofree char *state = image_path(a->dir, "state.vmstate");
+    int fd = open(state, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    g_assert_cmpint(fd, >=, 0);
+    vmsnap_error *err = NULL;
+    g_assert_true(vms_qemu_save_state_to_fd(a->qmp, fd, JOB_MS, NULL, &err));
+    vms_test_assert_no_error(err);
+    close(fd);
+    vm_quit(a);
+    g_assert_cmpint(truncate(state, 4096), ==, 0);
+
+    g_autoptr(vm) b = vm_new(64);
+    b->config.incoming = true;
+    vm_start(b);
+    fd = open(state, O_RDONLY | O_CLOEXEC);
+    g_assert_false(vms_qemu_load_state_from_fd(b->qmp, fd, JOB_MS, NULL, &err));
+    close(fd);
+    g_assert_nonnull(err);
+    g_assert_cmpint(vmsnap_error_get_code(err), ==, VMSNAP_ERR_QEMU);
+    g_test_message("truncated state: %s", vmsnap_error_get_message(err));
+    g_assert_cmpstr(vmsnap_error_get_message(err), ==,
+                    "loading the VM state failed (migration status 'failed')");
+    vmsnap_error_free(err);
 }
 
 /* ---- streaming --------------------------------------------------------- */
@@ -831,6 +954,8 @@ int main(int argc, char **argv)
     g_test_add_func("/qemu-snapshot/save-load-internal", test_save_load_internal);
     g_test_add_func("/qemu-snapshot/save-internal-raw-refused", test_save_internal_raw_refused);
     g_test_add_func("/qemu-snapshot/save-state-to-fd", test_save_state_to_fd);
+    g_test_add_func("/qemu-snapshot/state-round-trip", test_state_round_trip);
+    g_test_add_func("/qemu-snapshot/load-truncated-state", test_load_truncated_state);
     g_test_add_func("/qemu-snapshot/stream-to-base", test_stream_to_base);
     g_test_add_func("/qemu-snapshot/stream-whole-chain", test_stream_whole_chain);
     g_test_add_func("/qemu-snapshot/stream-refusals", test_stream_refusals);
