@@ -5,7 +5,9 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "qemu/qemu_img.h"
 #include "util/error.h"
@@ -188,6 +190,87 @@ bool vms_files_remove_unused(vms_domain_state *state, GPtrArray *files, const vm
         }
         if (removed)
             (*removed)++;
+    }
+    return true;
+}
+
+/* --- memory files ------------------------------------------------------- */
+
+char *vms_memory_default_path(vms_store *store, const char *dom, const char *snap,
+                              vmsnap_error **error)
+{
+    g_autofree char *dir = g_build_filename(vms_store_root(store), "domains", dom, "memory", NULL);
+    struct stat st;
+    if (g_mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        vms_error_set_errno(error, VMSNAP_ERR_IO, errno, "cannot create '%s'", dir);
+        return NULL;
+    }
+    /* Guest RAM goes in there: never through a symlink someone planted. */
+    if (g_lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        vms_error_set(error, VMSNAP_ERR_IO, "'%s' is not a directory; remove it and try again",
+                      dir);
+        return NULL;
+    }
+    g_autofree char *base = g_strdup_printf("%s.vmstate", snap);
+    return g_build_filename(dir, base, NULL);
+}
+
+int vms_memory_file_create(const char *path, vmsnap_error **error)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST) {
+        vms_error_set(error, VMSNAP_ERR_OPERATION_DENIED,
+                      "'%s' exists; vmsnap never overwrites a file: choose another file for "
+                      "the memory",
+                      path);
+        return -1;
+    }
+    if (fd < 0) {
+        vms_error_set_errno(error, VMSNAP_ERR_IO, errno, "cannot create memory file '%s'", path);
+        return -1;
+    }
+    if (fchmod(fd, 0600) < 0) { /* the umask may have taken bits away, never added */
+        vms_error_set_errno(error, VMSNAP_ERR_IO, errno, "cannot set the mode of '%s'", path);
+        close(fd);
+        g_unlink(path);
+        return -1;
+    }
+    return fd;
+}
+
+int vms_memory_file_open(const vms_snapshot_def *def, vmsnap_error **error)
+{
+    if (!def->memory_file) {
+        vms_error_set(error, VMSNAP_ERR_CORRUPT,
+                      "snapshot '%s' keeps its memory in an external file but does not say "
+                      "which",
+                      def->name);
+        return -1;
+    }
+    int fd = open(def->memory_file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        vms_error_set(error, VMSNAP_ERR_CORRUPT,
+                      "the memory file '%s' of snapshot '%s' is missing, so the guest cannot "
+                      "resume from it; put the file back, or revert to another snapshot",
+                      def->memory_file, def->name);
+        return -1;
+    }
+    if (fd < 0)
+        vms_error_set_errno(error, VMSNAP_ERR_IO, errno,
+                            "cannot open the memory file '%s' of snapshot '%s'", def->memory_file,
+                            def->name);
+    return fd;
+}
+
+bool vms_memory_file_remove(const vms_snapshot_def *def, vmsnap_error **error)
+{
+    if (def->memory != VMS_SNAP_LOCATION_EXTERNAL || !def->memory_file)
+        return true;
+    if (g_unlink(def->memory_file) < 0 && errno != ENOENT) {
+        vms_error_set_errno(error, VMSNAP_ERR_IO, errno,
+                            "cannot remove the memory file '%s' of snapshot '%s'", def->memory_file,
+                            def->name);
+        return false;
     }
     return true;
 }
