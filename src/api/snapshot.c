@@ -50,14 +50,6 @@ static vmsnap_snapshot *snapshot_take(vmsnap_domain *dom, const char *xml, unsig
                       "(a new snapshot always becomes current)");
         return NULL;
     }
-    const unsigned int not_yet = VMSNAP_SNAPSHOT_CREATE_NO_METADATA | VMSNAP_SNAPSHOT_CREATE_HALT |
-                                 VMSNAP_SNAPSHOT_CREATE_REUSE_EXT | VMSNAP_SNAPSHOT_CREATE_LIVE;
-    if (flags & not_yet) {
-        vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
-                      "--no-metadata, --halt, --reuse-external and --live are not supported yet; "
-                      "take the snapshot without them");
-        return NULL;
-    }
     vms_snapshot_def *def = vms_snapshot_meta_parse(xml, NULL, error);
     if (!def)
         return NULL;
@@ -71,7 +63,7 @@ static vmsnap_snapshot *snapshot_take(vmsnap_domain *dom, const char *xml, unsig
     if (flags & VMSNAP_SNAPSHOT_CREATE_DISK_ONLY)
         def->memory = VMS_SNAP_LOCATION_NO;
     vms_snapshot_def *stored = vms_snapshot_data_create(dom->conn->store, dom->def->name, def,
-                                                        &dom->conn->progress, error);
+                                                        flags, &dom->conn->progress, error);
     return stored ? vms_api_snapshot_new(dom, stored) : NULL;
 }
 
@@ -371,17 +363,9 @@ int vmsnap_snapshot_revert(vmsnap_snapshot *snap, unsigned int flags, vmsnap_err
                       "reverting to a running and to a paused domain exclude each other");
         return -1;
     }
-    int discarded = vms_snapshot_data_revert(snap_store(snap), snap_dom_name(snap), snap->def->name,
-                                             snap_progress(snap), error);
-    if (discarded < 0)
-        return -1;
-    /* Started after the revert released the domain's lock. */
-    if (flags & known) {
-        bool paused = flags & VMSNAP_SNAPSHOT_REVERT_PAUSED;
-        if (!vms_domain_start(snap_store(snap), snap_dom_name(snap), paused, error))
-            return -1;
-    }
-    return discarded;
+    /* The revert starts the domain itself, under the domain's lock. */
+    return vms_snapshot_data_revert(snap_store(snap), snap_dom_name(snap), snap->def->name, flags,
+                                    snap_progress(snap), error);
 }
 
 /* --- getters --------------------------------------------------------------- */

@@ -6,6 +6,7 @@
 #include "core/domain_state.h"
 #include "core/qemu_config.h"
 #include "qemu/qemu_process.h"
+#include "qemu/qemu_snapshot.h"
 #include "qemu/qmp.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -13,6 +14,7 @@
 /* Deadlines. TCG guests are slow, QMP answers are not. */
 #define QMP_TIMEOUT_MS     5000
 #define LAUNCH_TIMEOUT_MS  30000
+#define RESTORE_TIMEOUT_MS (10 * 60 * 1000) /* reading the memory of a big guest */
 #define TERMINATE_GRACE_MS 3000
 #define LOG_TAIL_LINES     5
 #define SERIAL_LOG_MAX     (16u * 1024 * 1024)
@@ -153,6 +155,29 @@ static bool refuse_not_running(const char *dom, vmsnap_error **error)
     return false;
 }
 
+/* Launch QEMU for @def: the part of every start that runs under a lock the
+ * caller already holds, with no QEMU running. */
+static bool launch(vms_store *store, const char *dom, const vms_domain_def *def, bool paused,
+                   bool incoming, vmsnap_error **error)
+{
+    g_autoptr(vms_qemu_paths) paths = paths_for(store, dom, true, error);
+    if (!paths)
+        return false;
+    vms_qemu_cleanup_run_dir(paths); /* a crashed QEMU's pid file and socket */
+    if (!vms_qemu_config_check_disks(def, error))
+        return false;
+    use_domain_serial_path(paths, def);
+    g_auto(vms_qemu_config) config = {0};
+    vms_qemu_config_from_domain(def, paused, &config);
+    config.incoming = incoming;
+    pid_t pid = vms_qemu_launch(&config, paths, LAUNCH_TIMEOUT_MS, error);
+    if (pid <= 0) {
+        vms_error_prefix(error, "cannot start domain '%s': ", dom);
+        return false;
+    }
+    return true;
+}
+
 bool vms_domain_start(vms_store *store, const char *dom, bool paused, vmsnap_error **error)
 {
     g_autoptr(vms_qemu_paths) paths = NULL;
@@ -164,18 +189,49 @@ bool vms_domain_start(vms_store *store, const char *dom, bool paused, vmsnap_err
         vms_error_set(error, VMSNAP_ERR_INVALID_STATE, "domain '%s' is already running", dom);
         return false;
     }
-    vms_qemu_cleanup_run_dir(paths); /* a crashed QEMU's pid file and socket */
-    if (!vms_qemu_config_check_disks(state->def, error))
-        return false;
-    use_domain_serial_path(paths, state->def);
-    g_auto(vms_qemu_config) config = {0};
-    vms_qemu_config_from_domain(state->def, paused, &config);
-    pid_t pid = vms_qemu_launch(&config, paths, LAUNCH_TIMEOUT_MS, error);
-    if (pid <= 0) {
-        vms_error_prefix(error, "cannot start domain '%s': ", dom);
-        return false;
+    return launch(store, dom, state->def, paused, false, error);
+}
+
+bool vms_domain_start_locked(vms_store *store, const char *dom, const vms_domain_def *def,
+                             bool paused, vmsnap_error **error)
+{
+    return launch(store, dom, def, paused, false, error);
+}
+
+/* After a failed restore: no QEMU is left, and the error ends with what
+ * QEMU logged (a receiving QEMU says why the state was refused only there). */
+static void abandon_restore(vms_store *store, const char *dom, vmsnap_error **error)
+{
+    g_autoptr(vms_qemu_paths) paths = paths_for(store, dom, false, NULL);
+    g_autofree char *tail = paths ? vms_qemu_log_tail(paths, LOG_TAIL_LINES) : NULL;
+    vms_domain_stop_locked(store, dom, NULL);
+    if (tail && *tail && error && *error) {
+        g_autofree char *message =
+            g_strdup_printf("%s; QEMU's log ends with: %s", vmsnap_error_get_message(*error), tail);
+        vmsnap_error_code code = vmsnap_error_get_code(*error);
+        g_clear_pointer(error, vmsnap_error_free);
+        vms_error_set(error, code, "%s", message);
     }
-    return true;
+}
+
+bool vms_domain_restore_locked(vms_store *store, const char *dom, const vms_domain_def *def,
+                               int state_fd, bool paused, const vms_progress *progress,
+                               vmsnap_error **error)
+{
+    if (!launch(store, dom, def, true, true, error))
+        return false;
+    g_autoptr(vms_qmp) qmp = vms_domain_connect_qmp(store, dom, error);
+    bool ok =
+        qmp && vms_qemu_load_state_from_fd(qmp, state_fd, RESTORE_TIMEOUT_MS, progress, error);
+    if (ok && !paused) {
+        g_autofree char *reply = vms_qmp_command(qmp, "cont", NULL, QMP_TIMEOUT_MS, error);
+        ok = reply != NULL;
+    }
+    if (!ok) {
+        vms_error_prefix(error, "cannot resume domain '%s' from its saved memory: ", dom);
+        abandon_restore(store, dom, error);
+    }
+    return ok;
 }
 
 bool vms_domain_shutdown(vms_store *store, const char *dom, unsigned int timeout_seconds,

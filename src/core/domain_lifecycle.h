@@ -16,7 +16,9 @@
 #include <sys/types.h>
 #include <vmsnap/vmsnap.h>
 
+#include "conf/domain_conf.h"
 #include "store/store.h"
+#include "util/progress.h"
 
 typedef struct {
     vmsnap_domain_state state;
@@ -41,6 +43,20 @@ bool vms_domain_require_not_crashed(vms_store *store, const char *dom, vmsnap_do
                                     vmsnap_error **error);
 
 bool vms_domain_start(vms_store *store, const char *dom, bool paused, vmsnap_error **error);
+
+/* Start @def's QEMU (booting; paused with @paused); the caller holds the
+ * domain's exclusive lock and no QEMU runs. */
+bool vms_domain_start_locked(vms_store *store, const char *dom, const vms_domain_def *def,
+                             bool paused, vmsnap_error **error);
+
+/* Start @def's QEMU from a saved VM state instead of booting: QEMU starts
+ * with -S -incoming defer, reads the state from @state_fd (positioned at its
+ * start; "loading memory" goes to @progress), then runs unless @paused. The
+ * caller holds the domain's exclusive lock and no QEMU runs. On failure no
+ * QEMU is left and the error ends with the end of QEMU's log. */
+bool vms_domain_restore_locked(vms_store *store, const char *dom, const vms_domain_def *def,
+                               int state_fd, bool paused, const vms_progress *progress,
+                               vmsnap_error **error);
 bool vms_domain_shutdown(vms_store *store, const char *dom, unsigned int timeout_seconds,
                          vmsnap_error **error);
 bool vms_domain_destroy(vms_store *store, const char *dom, vmsnap_error **error);

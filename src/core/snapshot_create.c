@@ -17,6 +17,11 @@
 #include "util/error.h"
 #include "util/names.h"
 
+/* Deadlines: QMP commands that answer at once; saving the memory of a big
+ * guest to a slow disk. */
+#define QMP_TIMEOUT_MS  5000
+#define SAVE_TIMEOUT_MS (10 * 60 * 1000)
+
 /* --- create ------------------------------------------------------------------ */
 
 static bool check_specs_name_disks(const vms_domain_state *state, const vms_snapshot_def *def,
@@ -54,9 +59,10 @@ static bool check_new_files(const vms_snapshot_def *def, vmsnap_error **error)
     return true;
 }
 
-/* Fill in what a new snapshot of a shut-off domain records. */
+/* Fill in what every new snapshot records; the memory is settled once the
+ * disks' kinds are known (resolve_memory). */
 static bool complete_new_snapshot(vms_domain_state *state, vms_snapshot_def *def, bool live,
-                                  vmsnap_error **error)
+                                  unsigned int flags, vmsnap_error **error)
 {
     bool wants_memory = def->memory != VMS_SNAP_LOCATION_NO;
     if (!live && wants_memory && def->memory != VMS_SNAP_LOCATION_DEFAULT) {
@@ -66,15 +72,27 @@ static bool complete_new_snapshot(vms_domain_state *state, vms_snapshot_def *def
                       state->name);
         return false;
     }
-    /* A running domain's snapshot includes its memory unless it is
-     * disk-only (libvirt's default); saving memory arrives later. */
-    if (live && wants_memory) {
-        vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
-                      "domain '%s' is running: a full snapshot (with memory) is not supported "
-                      "yet; take a disk-only one (--disk-only, or memory=\"no\" in an xl config)",
+    if (!live && (flags & VMSNAP_SNAPSHOT_CREATE_LIVE)) {
+        vms_error_set(error, VMSNAP_ERR_INVALID_STATE,
+                      "domain '%s' is shut off: --live applies to saving a running guest's "
+                      "memory",
                       state->name);
         return false;
     }
+    if (def->compression != VMS_MEM_COMPRESSION_NONE &&
+        def->compression != VMS_MEM_COMPRESSION_RAW) {
+        vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
+                      "compressed memory files are not supported yet; leave out <compression> "
+                      "(the memory is saved uncompressed)");
+        return false;
+    }
+    /* Memory kept inside the qcow2 files makes internal the disks' default,
+     * as in libvirt. */
+    if (live && def->memory == VMS_SNAP_LOCATION_INTERNAL &&
+        def->default_disk_kind == VMS_SNAP_LOCATION_DEFAULT)
+        def->default_disk_kind = VMS_SNAP_LOCATION_INTERNAL;
+    if (!live)
+        def->memory = VMS_SNAP_LOCATION_NO;
     long long now = (long long)(g_get_real_time() / G_USEC_PER_SEC);
     if (!def->name)
         def->name = g_strdup_printf("%lld", now);
@@ -85,12 +103,12 @@ static bool complete_new_snapshot(vms_domain_state *state, vms_snapshot_def *def
                       "domain '%s' already has a snapshot named '%s'", state->name, def->name);
         return false;
     }
-    def->memory = VMS_SNAP_LOCATION_NO;
-    g_clear_pointer(&def->memory_file, g_free);
+    if (def->memory != VMS_SNAP_LOCATION_EXTERNAL)
+        g_clear_pointer(&def->memory_file, g_free);
     def->compression = VMS_MEM_COMPRESSION_NONE;
     g_clear_pointer(&def->checksum_type, g_free);
     g_clear_pointer(&def->checksum_value, g_free);
-    def->state = live ? VMSNAP_SNAPSHOT_STATE_DISK_SNAPSHOT : VMSNAP_SNAPSHOT_STATE_SHUTOFF;
+    g_clear_pointer(&def->internal_tag, g_free);
     def->creation_time = now;
     def->has_creation_time = true;
     def->has_active = false;
@@ -101,11 +119,134 @@ static bool complete_new_snapshot(vms_domain_state *state, vms_snapshot_def *def
     return check_specs_name_disks(state, def, error) && check_new_files(def, error);
 }
 
+/* The memory of a running domain's snapshot, once every disk's kind is
+ * known (ADR 0006, "Full snapshots"): by default internal when every disk
+ * taken is internal, else external; internal memory needs every disk
+ * internal (the state goes into the first one's qcow2). Sets the state. */
+static bool resolve_memory(vms_domain_state *state, vms_snapshot_def *def, vmsnap_domain_state run,
+                           unsigned int flags, vmsnap_error **error)
+{
+    bool live = run != VMSNAP_DOMAIN_STATE_SHUTOFF;
+    if (!live || def->memory == VMS_SNAP_LOCATION_NO) {
+        if (flags & VMSNAP_SNAPSHOT_CREATE_LIVE) {
+            vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
+                          "--live applies to full snapshots (with memory); leave it out of a "
+                          "disk-only one");
+            return false;
+        }
+        def->memory = VMS_SNAP_LOCATION_NO;
+        def->state = live ? VMSNAP_SNAPSHOT_STATE_DISK_SNAPSHOT : VMSNAP_SNAPSHOT_STATE_SHUTOFF;
+        return true;
+    }
+    const vms_snapshot_disk *external = NULL;
+    size_t internal = 0;
+    for (size_t i = 0; i < def->ndisks; i++) {
+        if (def->disks[i]->snapshot == VMS_SNAP_LOCATION_EXTERNAL && !external)
+            external = def->disks[i];
+        if (def->disks[i]->snapshot == VMS_SNAP_LOCATION_INTERNAL)
+            internal++;
+    }
+    if (def->memory == VMS_SNAP_LOCATION_DEFAULT)
+        def->memory =
+            !external && internal > 0 ? VMS_SNAP_LOCATION_INTERNAL : VMS_SNAP_LOCATION_EXTERNAL;
+    if (def->memory == VMS_SNAP_LOCATION_MANUAL) {
+        vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
+                      "manual memory snapshots are not supported; use internal or external");
+        return false;
+    }
+    if (def->memory == VMS_SNAP_LOCATION_INTERNAL && external) {
+        vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
+                      "snapshot '%s': internal memory is saved inside the disks' qcow2 files, "
+                      "so every disk must be internal, but disk %s is external; make the "
+                      "memory external (--memspec snapshot=external) or the disk internal "
+                      "(--diskspec %s,snapshot=internal)",
+                      def->name, external->name, external->name);
+        return false;
+    }
+    if (def->memory == VMS_SNAP_LOCATION_INTERNAL && internal == 0) {
+        vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
+                      "snapshot '%s': internal memory is saved inside a qcow2 disk, and no "
+                      "disk is part of the snapshot; include a qcow2 disk or make the memory "
+                      "external",
+                      def->name);
+        return false;
+    }
+    if ((flags & VMSNAP_SNAPSHOT_CREATE_LIVE) && def->memory != VMS_SNAP_LOCATION_EXTERNAL) {
+        vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
+                      "--live applies to full snapshots with external memory; snapshot '%s' "
+                      "keeps its memory internal",
+                      def->name);
+        return false;
+    }
+    def->state = run == VMSNAP_DOMAIN_STATE_PAUSED ? VMSNAP_SNAPSHOT_STATE_PAUSED
+                                                   : VMSNAP_SNAPSHOT_STATE_RUNNING;
+    if (def->memory != VMS_SNAP_LOCATION_EXTERNAL)
+        return true;
+    if (!def->memory_file) {
+        if (flags & VMSNAP_SNAPSHOT_CREATE_NO_METADATA) {
+            vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
+                          "a snapshot without metadata keeps no record of where its memory "
+                          "went; name the memory file (--memspec file=PATH) or take a "
+                          "disk-only snapshot");
+            return false;
+        }
+        def->memory_file = vms_memory_default_path(state->store, state->name, def->name, error);
+        if (!def->memory_file)
+            return false;
+    }
+    if (vms_path_exists(def->memory_file)) {
+        vms_error_set(error, VMSNAP_ERR_OPERATION_DENIED,
+                      "'%s' exists; vmsnap never overwrites a file: choose another file for "
+                      "the memory",
+                      def->memory_file);
+        return false;
+    }
+    return true;
+}
+
+/* --reuse-external: @overlay, made by the user, must be a qcow2 file backed
+ * by @disk's current file, so it holds exactly the writes to come. */
+static bool check_reused_overlay(const vms_domain_disk *disk, const char *overlay,
+                                 vmsnap_error **error)
+{
+    if (!vms_path_exists(overlay)) {
+        vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
+                      "--reuse-external: the overlay '%s' of disk %s does not exist; create it "
+                      "(qemu-img create -f qcow2 -b '%s' -F %s '%s') or leave out "
+                      "--reuse-external",
+                      overlay, disk->target, disk->source, vms_disk_format_to_string(disk->format),
+                      overlay);
+        return false;
+    }
+    g_autofree char *info = vms_qemu_img_info_json(overlay, false, error);
+    if (!info)
+        return false;
+    g_autofree char *format = vms_qmp_json_get_string(info, "format");
+    if (g_strcmp0(format, "qcow2") != 0) {
+        vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
+                      "--reuse-external: '%s' (disk %s) is a %s image; an overlay must be qcow2",
+                      overlay, disk->target, format ? format : "unknown");
+        return false;
+    }
+    g_autofree char *backing = NULL;
+    if (!vms_qemu_img_get_backing(overlay, &backing, NULL, error))
+        return false;
+    if (g_strcmp0(backing, disk->source) != 0) {
+        vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
+                      "--reuse-external: '%s' is backed by %s%s%s, not by the current file of "
+                      "disk %s, '%s'; create the overlay on that file",
+                      overlay, backing ? "'" : "", backing ? backing : "no file",
+                      backing ? "'" : "", disk->target, disk->source);
+        return false;
+    }
+    return true;
+}
+
 /* Take one disk's part of the snapshot; fills @out and, for an external
  * snapshot, points @active (the new domain's disk) at the overlay. */
 static bool snapshot_disk(vms_domain_state *state, const vms_snapshot_def *def,
                           const vms_domain_disk *disk, vms_domain_disk *active,
-                          vms_snapshot_disk *out, bool live, vms_undo_log *undo,
+                          vms_snapshot_disk *out, bool live, unsigned int flags, vms_undo_log *undo,
                           vmsnap_error **error)
 {
     const vms_snapshot_disk *spec = vms_snapshot_disk_spec(def, disk);
@@ -153,10 +294,14 @@ static bool snapshot_disk(vms_domain_state *state, const vms_snapshot_def *def,
     case VMS_SNAP_LOCATION_EXTERNAL:
         break;
     }
+    bool reuse = (flags & VMSNAP_SNAPSHOT_CREATE_REUSE_EXT) && spec && spec->source_file;
     g_autofree char *overlay = spec && spec->source_file
                                    ? g_strdup(spec->source_file)
                                    : vms_overlay_free_path(disk->source, def->name, error);
-    if (!overlay || !vms_undo_make_overlay(undo, overlay, disk->source, disk->format, error))
+    if (!overlay)
+        return false;
+    if (reuse ? !check_reused_overlay(disk, overlay, error)
+              : !vms_undo_make_overlay(undo, overlay, disk->source, disk->format, error))
         return false;
     out->format = VMS_DISK_FORMAT_QCOW2;
     out->source_file = g_strdup(overlay);
@@ -174,9 +319,20 @@ static bool holds_something(const vms_snapshot_def *def)
     return vms_snapshot_def_has_memory(def);
 }
 
+/* QEMU's device ids of the disks @def takes with @kind (NULL-terminated). */
+static GPtrArray *device_ids(const vms_snapshot_def *def, vms_snap_location kind)
+{
+    GPtrArray *ids = g_ptr_array_new_with_free_func(g_free);
+    for (size_t i = 0; i < def->ndisks; i++)
+        if (def->disks[i]->snapshot == kind)
+            g_ptr_array_add(ids, g_strdup_printf("vms-dev-%s", def->disks[i]->name));
+    g_ptr_array_add(ids, NULL);
+    return ids;
+}
+
 /* Switch the running QEMU to the snapshot at one instant: every disk in
  * one transaction (external: the overlays already made; internal: tags). */
-static bool take_live(vms_domain_state *state, const vms_snapshot_def *def, vmsnap_error **error)
+static bool take_disks(vms_qmp *qmp, const vms_snapshot_def *def, vmsnap_error **error)
 {
     g_autoptr(GArray) disks = g_array_new(FALSE, TRUE, sizeof(vms_live_disk));
     g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
@@ -190,20 +346,131 @@ static bool take_live(vms_domain_state *state, const vms_snapshot_def *def, vmsn
             .device_id = id,
             .kind = d->snapshot == VMS_SNAP_LOCATION_INTERNAL ? VMS_LIVE_DISK_INTERNAL
                                                               : VMS_LIVE_DISK_EXTERNAL,
-            .tag = def->name,
+            .tag = vms_snapshot_def_internal_tag(def),
             .overlay = d->source_file,
         };
         g_array_append_val(disks, live);
     }
     if (disks->len == 0)
         return true;
+    return vms_qemu_snapshot_disks(qmp, (const vms_live_disk *)(void *)disks->data, disks->len,
+                                   error);
+}
+
+static bool qmp_simple(vms_qmp *qmp, const char *command, vmsnap_error **error)
+{
+    g_autofree char *reply = vms_qmp_command(qmp, command, NULL, QMP_TIMEOUT_MS, error);
+    return reply != NULL;
+}
+
+/* Full internal: QEMU's snapshot-save job takes every internal disk and the
+ * VM state (in the first one's qcow2) at one instant; QEMU pauses the guest
+ * for it and runs it again if it ran. */
+static bool take_full_internal(vms_qmp *qmp, const vms_snapshot_def *def,
+                               const vms_progress *progress, vmsnap_error **error)
+{
+    g_autoptr(GPtrArray) ids = device_ids(def, VMS_SNAP_LOCATION_INTERNAL);
+    uint64_t total = def->domain->memory_kib * 1024;
+    /* The job holds QEMU's main loop: there is nothing to poll until it ends. */
+    vms_progress_report(progress, "saving memory", 0, total);
+    if (!vms_qemu_save_internal(qmp, vms_snapshot_def_internal_tag(def),
+                                (const char *const *)ids->pdata, g_ptr_array_index(ids, 0),
+                                SAVE_TIMEOUT_MS, error))
+        return false;
+    vms_progress_report(progress, "saving memory", total, total);
+    return true;
+}
+
+typedef enum {
+    TAKEN,           /* disks and memory */
+    NOTHING_CHANGED, /* failed before QEMU switched a disk */
+    DISKS_ONLY,      /* the disks switched, then saving the memory failed */
+} full_result;
+
+/* Save the VM state of the paused guest into @fd. */
+static bool save_memory(vms_qmp *qmp, int fd, const char *path, const vms_progress *progress,
+                        vmsnap_error **error)
+{
+    if (!vms_qemu_save_state_to_fd(qmp, fd, SAVE_TIMEOUT_MS, progress, error))
+        return false;
+    if (fsync(fd) < 0) {
+        vms_error_set_errno(error, VMSNAP_ERR_IO, errno, "cannot write memory file '%s'", path);
+        return false;
+    }
+    return true;
+}
+
+/* Let the guest go on as it was: running again, or paused with its disks
+ * active. After a save QEMU 7.2 keeps the disks inactive until 'cont' (it
+ * has no other way to activate them), so a paused guest gets 'cont' and
+ * 'stop' back to back: it runs for that instant, after the snapshot. */
+static bool resume_after_save(vms_qmp *qmp, bool was_running, vmsnap_error **error)
+{
+    if (!qmp_simple(qmp, "cont", error))
+        return false;
+    return was_running || qmp_simple(qmp, "stop", error);
+}
+
+/* Full external: the guest paused, every disk switched in one transaction,
+ * the VM state to the memory file, the guest as it was. */
+static full_result take_full_external(vms_qmp *qmp, const vms_snapshot_def *def, bool was_running,
+                                      const vms_progress *progress, vmsnap_error **error)
+{
+    int fd = vms_memory_file_create(def->memory_file, error);
+    if (fd < 0)
+        return NOTHING_CHANGED;
+    if ((was_running && !qmp_simple(qmp, "stop", error)) || !take_disks(qmp, def, error)) {
+        close(fd);
+        g_unlink(def->memory_file);
+        if (was_running)
+            qmp_simple(qmp, "cont", NULL);
+        return NOTHING_CHANGED;
+    }
+    bool saved = save_memory(qmp, fd, def->memory_file, progress, error);
+    close(fd);
+    if (!saved)
+        g_unlink(def->memory_file);
+    vmsnap_error *resume_error = NULL;
+    if (!resume_after_save(qmp, was_running, saved ? error : &resume_error)) {
+        vmsnap_error_free(resume_error);
+        if (saved)
+            vms_error_prefix(error, "the snapshot was taken, but the guest could not go on: ");
+    }
+    return saved ? TAKEN : DISKS_ONLY;
+}
+
+/* Take the snapshot in the running QEMU. */
+static full_result take_live(vms_domain_state *state, const vms_snapshot_def *def,
+                             vmsnap_domain_state run, const vms_progress *progress,
+                             vmsnap_error **error)
+{
     g_autoptr(vms_qmp) qmp = vms_domain_connect_qmp(state->store, state->name, error);
-    return qmp && vms_qemu_snapshot_disks(qmp, (const vms_live_disk *)(void *)disks->data,
-                                          disks->len, error);
+    if (!qmp)
+        return NOTHING_CHANGED;
+    switch (def->memory) {
+    case VMS_SNAP_LOCATION_INTERNAL:
+        return take_full_internal(qmp, def, progress, error) ? TAKEN : NOTHING_CHANGED;
+    case VMS_SNAP_LOCATION_EXTERNAL:
+        return take_full_external(qmp, def, run == VMSNAP_DOMAIN_STATE_RUNNING, progress, error);
+    default:
+        return take_disks(qmp, def, error) ? TAKEN : NOTHING_CHANGED;
+    }
+}
+
+/* The memory save failed after QEMU switched the disks: the overlays are in
+ * use, so the snapshot stays, as what it holds — the disks. */
+static void keep_as_disk_only(vms_domain_state *state, vms_snapshot_def *def, bool metadata)
+{
+    def->memory = VMS_SNAP_LOCATION_NO;
+    g_clear_pointer(&def->memory_file, g_free);
+    def->state = VMSNAP_SNAPSHOT_STATE_DISK_SNAPSHOT;
+    if (metadata && vms_domain_state_save_snapshot(state, def, NULL))
+        vms_domain_state_set_current(state, def->name, NULL);
 }
 
 vms_snapshot_def *vms_snapshot_data_create(vms_store *store, const char *dom, vms_snapshot_def *def,
-                                           const vms_progress *progress, vmsnap_error **error)
+                                           unsigned int flags, const vms_progress *progress,
+                                           vmsnap_error **error)
 {
     g_autoptr(vms_snapshot_def) owned = def;
     g_autoptr(vms_domain_state) state =
@@ -212,7 +479,8 @@ vms_snapshot_def *vms_snapshot_data_create(vms_store *store, const char *dom, vm
     if (!state || !vms_domain_require_not_crashed(state->store, state->name, &run, error))
         return NULL;
     bool live = run != VMSNAP_DOMAIN_STATE_SHUTOFF;
-    if (!complete_new_snapshot(state, owned, live, error))
+    bool metadata = !(flags & VMSNAP_SNAPSHOT_CREATE_NO_METADATA);
+    if (!complete_new_snapshot(state, owned, live, flags, error))
         return NULL;
 
     g_auto(vms_undo_log) undo = {0};
@@ -223,7 +491,7 @@ vms_snapshot_def *vms_snapshot_data_create(vms_store *store, const char *dom, vm
     for (size_t i = 0; i < state->def->ndisks && ok; i++) {
         disks[i] = g_new0(vms_snapshot_disk, 1);
         ok = snapshot_disk(state, owned, state->def->disks[i], next->disks[i], disks[i], live,
-                           &undo, error);
+                           flags, &undo, error);
     }
     /* What was taken (every domain disk, in order) replaces what was asked
      * for; the request's disk list is freed through a throwaway def, the one
@@ -233,7 +501,7 @@ vms_snapshot_def *vms_snapshot_data_create(vms_store *store, const char *dom, vm
     request->ndisks = owned->ndisks;
     owned->disks = disks;
     owned->ndisks = state->def->ndisks;
-    if (!ok)
+    if (!ok || !resolve_memory(state, owned, run, flags, error))
         return NULL;
     if (!holds_something(owned)) {
         vms_error_set(error, VMSNAP_ERR_XML,
@@ -247,18 +515,36 @@ vms_snapshot_def *vms_snapshot_data_create(vms_store *store, const char *dom, vm
      * old domain.xml goes back and nothing refers to the new files. */
     g_autofree char *old_domain_xml = vms_domain_def_format(state->def, 0);
     g_autofree char *domain_xml = vms_domain_def_format(next, 0);
-    if (!vms_domain_state_save_snapshot(state, owned, error))
+    if (metadata && !vms_domain_state_save_snapshot(state, owned, error))
         return NULL;
-    if (!vms_store_write_domain_xml(store, dom, domain_xml, error) ||
-        (live && !take_live(state, owned, error))) {
+    full_result taken = NOTHING_CHANGED;
+    if (vms_store_write_domain_xml(store, dom, domain_xml, error))
+        taken = live ? take_live(state, owned, run, progress, error) : TAKEN;
+    if (taken == NOTHING_CHANGED) {
         vms_store_write_domain_xml(store, dom, old_domain_xml, NULL);
-        vms_store_remove_snapshot(store, dom, owned->name, NULL);
+        if (metadata)
+            vms_store_remove_snapshot(store, dom, owned->name, NULL);
         return NULL;
     }
     vms_undo_log_commit(&undo);
+    if (taken == DISKS_ONLY) {
+        keep_as_disk_only(state, owned, metadata);
+        vms_error_prefix(error,
+                         "the disks of snapshot '%s' were taken, but not its memory, so it "
+                         "was kept as a disk-only snapshot: ",
+                         owned->name);
+        return NULL;
+    }
+    /* --halt: the snapshot is the domain's last running state. */
+    if (live && (flags & VMSNAP_SNAPSHOT_CREATE_HALT) &&
+        !vms_domain_stop_locked(store, dom, error)) {
+        vms_error_prefix(
+            error, "snapshot '%s' was taken, but the domain could not be stopped: ", owned->name);
+        return NULL;
+    }
     /* From here the snapshot exists; a failure to record it as current
      * leaves it a snapshot that is not current, nothing worse. */
-    if (!vms_domain_state_set_current(state, owned->name, error))
+    if (metadata && !vms_domain_state_set_current(state, owned->name, error))
         return NULL;
     return vms_snapshot_def_summary(owned);
 }

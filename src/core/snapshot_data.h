@@ -19,15 +19,23 @@
 
 /* Take the snapshot @def describes (takes ownership): fills in the name
  * (creation time in seconds), parent (the current snapshot), state, the
- * domain as it is, and each disk's kind (external unless given). Returns a
- * summary of the stored snapshot, which becomes current. */
+ * domain as it is, each disk's kind (external unless given) and, for a
+ * running or paused domain, the memory (full unless disk-only; ADR 0006).
+ * @flags: vmsnap_snapshot_create_flags (HALT, LIVE, REUSE_EXT,
+ * NO_METADATA act here). Returns a summary of the stored snapshot, which
+ * becomes current (with NO_METADATA nothing is stored). */
 vms_snapshot_def *vms_snapshot_data_create(vms_store *store, const char *dom, vms_snapshot_def *def,
-                                           const vms_progress *progress, vmsnap_error **error);
+                                           unsigned int flags, const vms_progress *progress,
+                                           vmsnap_error **error);
 
-/* Make snapshot @name's state the domain's (it stays shut off). Returns
- * how many files of the state left behind were discarded, or -1. */
+/* Make snapshot @name's state the domain's. A full snapshot resumes its
+ * guest (running or paused as recorded); a disk-only one leaves the domain
+ * shut off. @flags (vmsnap_snapshot_revert_flags): REVERT_RUNNING or
+ * REVERT_PAUSED choose the run state instead. Returns how many files of the
+ * state left behind were discarded, or -1. */
 int vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name,
-                             const vms_progress *progress, vmsnap_error **error);
+                             unsigned int flags, const vms_progress *progress,
+                             vmsnap_error **error);
 
 /* Delete snapshots with their data; returns how many went, or -1. */
 int vms_snapshot_data_delete(vms_store *store, const char *dom, const char *name,

@@ -14,7 +14,13 @@
 #include "qemu/qemu_snapshot.h"
 #include "qemu/qmp.h"
 #include "util/error.h"
+#include "util/file.h"
 #include "util/names.h"
+
+/* Deadlines: QMP commands that answer at once; loading a big guest's
+ * memory from a slow disk. */
+#define QMP_TIMEOUT_MS  5000
+#define LOAD_TIMEOUT_MS (10 * 60 * 1000)
 
 /* --- revert -------------------------------------------------------------------- */
 
@@ -85,8 +91,139 @@ static bool revert_disk(vms_domain_state *state, const vms_snapshot_def *snap,
     }
 }
 
+/* The run state a revert ends in: what the flags ask; else a full
+ * snapshot's recorded state (running or paused), a disk-only one shut off. */
+static vmsnap_domain_state target_run_state(const vms_snapshot_def *snap, unsigned int flags)
+{
+    if (flags & VMSNAP_SNAPSHOT_REVERT_PAUSED)
+        return VMSNAP_DOMAIN_STATE_PAUSED;
+    if (flags & VMSNAP_SNAPSHOT_REVERT_RUNNING)
+        return VMSNAP_DOMAIN_STATE_RUNNING;
+    if (!vms_snapshot_def_has_memory(snap))
+        return VMSNAP_DOMAIN_STATE_SHUTOFF;
+    return snap->state == VMSNAP_SNAPSHOT_STATE_PAUSED ? VMSNAP_DOMAIN_STATE_PAUSED
+                                                       : VMSNAP_DOMAIN_STATE_RUNNING;
+}
+
+static bool qmp_simple(vms_qmp *qmp, const char *command, vmsnap_error **error)
+{
+    g_autofree char *reply = vms_qmp_command(qmp, command, NULL, QMP_TIMEOUT_MS, error);
+    return reply != NULL;
+}
+
+/* QEMU's device ids of @snap's internal disks (NULL-terminated); the first
+ * holds the VM state of an internal full snapshot. */
+static GPtrArray *internal_device_ids(const vms_snapshot_def *snap)
+{
+    GPtrArray *ids = g_ptr_array_new_with_free_func(g_free);
+    for (size_t i = 0; i < snap->domain->ndisks; i++) {
+        const vms_domain_disk *disk = snap->domain->disks[i];
+        if (vms_snapshot_stored_kind(snap, disk) == VMS_SNAP_LOCATION_INTERNAL)
+            g_ptr_array_add(ids, g_strdup_printf("vms-dev-%s", disk->target));
+    }
+    g_ptr_array_add(ids, NULL);
+    return ids;
+}
+
+/* An internal full snapshot's tags can only be loaded where they are the
+ * active layer: a file that became the backing file of other snapshots'
+ * overlays must not change. */
+static bool check_internal_memory_loadable(const vms_domain_state *state,
+                                           const vms_snapshot_def *snap, vmsnap_error **error)
+{
+    for (size_t i = 0; i < snap->domain->ndisks; i++) {
+        const vms_domain_disk *disk = snap->domain->disks[i];
+        if (vms_snapshot_stored_kind(snap, disk) != VMS_SNAP_LOCATION_INTERNAL)
+            continue;
+        const vms_domain_disk *current = vms_domain_def_find_disk(state->def, disk->target);
+        if (!current || g_strcmp0(current->source, disk->source) != 0) {
+            vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
+                          "snapshot '%s' keeps its memory inside '%s' (disk %s), which is no "
+                          "longer the disk's active file (an external snapshot or a revert "
+                          "moved it); resuming such a snapshot is not supported yet: revert "
+                          "to a snapshot taken on that file's state first, or delete the "
+                          "external snapshots above it",
+                          snap->name, disk->source, disk->target);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Load internal full snapshot @snap into the QEMU on @qmp (which runs the
+ * snapshot's configuration) and leave the guest in @target. */
+static bool load_internal_memory(vms_qmp *qmp, const vms_snapshot_def *snap, bool running_now,
+                                 vmsnap_domain_state target, const vms_progress *progress,
+                                 vmsnap_error **error)
+{
+    /* snapshot-load runs the guest again after if it ran. */
+    if (running_now && target == VMSNAP_DOMAIN_STATE_PAUSED && !qmp_simple(qmp, "stop", error))
+        return false;
+    g_autoptr(GPtrArray) ids = internal_device_ids(snap);
+    uint64_t total = snap->domain->memory_kib * 1024;
+    vms_progress_report(progress, "loading memory", 0, total);
+    if (!vms_qemu_load_internal(qmp, vms_snapshot_def_internal_tag(snap),
+                                (const char *const *)ids->pdata, g_ptr_array_index(ids, 0),
+                                LOAD_TIMEOUT_MS, error))
+        return false;
+    vms_progress_report(progress, "loading memory", total, total);
+    g_autofree char *reply = vms_qmp_command(qmp, "query-status", NULL, QMP_TIMEOUT_MS, error);
+    g_autofree char *status = reply ? vms_qmp_json_get_string(reply, "status") : NULL;
+    if (!status)
+        return false;
+    bool running = strcmp(status, "running") == 0;
+    if (target == VMSNAP_DOMAIN_STATE_RUNNING && !running)
+        return qmp_simple(qmp, "cont", error);
+    return true;
+}
+
+/* Whether the running QEMU can take @snap's state without a restart: its
+ * configuration is the snapshot's (same disks, files, memory, CPUs, ...). */
+static bool same_configuration(const vms_domain_state *state, const vms_snapshot_def *snap)
+{
+    g_autofree char *now = vms_domain_def_format(state->def, 0);
+    g_autofree char *then = vms_domain_def_format(snap->domain, 0);
+    return g_strcmp0(now, then) == 0;
+}
+
+/* Revert in place: QEMU runs the snapshot's configuration and the snapshot
+ * is internal full: snapshot-load, no restart. */
+static bool revert_in_place(vms_domain_state *state, const vms_snapshot_def *snap,
+                            vmsnap_domain_state run, vmsnap_domain_state target,
+                            const vms_progress *progress, vmsnap_error **error)
+{
+    g_autoptr(vms_qmp) qmp = vms_domain_connect_qmp(state->store, state->name, error);
+    return qmp && load_internal_memory(qmp, snap, run == VMSNAP_DOMAIN_STATE_RUNNING, target,
+                                       progress, error);
+}
+
+/* Start the restored domain @def in @target: from @snap's memory for a full
+ * snapshot (external: the memory file on @memory_fd; internal:
+ * snapshot-load into a QEMU started paused), else booting. */
+static bool start_restored(vms_domain_state *state, const vms_domain_def *def,
+                           const vms_snapshot_def *snap, int memory_fd, vmsnap_domain_state target,
+                           const vms_progress *progress, vmsnap_error **error)
+{
+    bool paused = target == VMSNAP_DOMAIN_STATE_PAUSED;
+    if (snap->memory == VMS_SNAP_LOCATION_EXTERNAL)
+        return vms_domain_restore_locked(state->store, state->name, def, memory_fd, paused,
+                                         progress, error);
+    bool internal = snap->memory == VMS_SNAP_LOCATION_INTERNAL;
+    if (!vms_domain_start_locked(state->store, state->name, def, internal || paused, error))
+        return false;
+    if (!internal)
+        return true;
+    g_autoptr(vms_qmp) qmp = vms_domain_connect_qmp(state->store, state->name, error);
+    if (qmp && load_internal_memory(qmp, snap, false, target, progress, error))
+        return true;
+    vms_error_prefix(error, "cannot resume domain '%s' from snapshot '%s': ", state->name,
+                     snap->name);
+    vms_domain_stop_locked(state->store, state->name, NULL);
+    return false;
+}
+
 int vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name,
-                             const vms_progress *progress, vmsnap_error **error)
+                             unsigned int flags, const vms_progress *progress, vmsnap_error **error)
 {
     g_autoptr(vms_domain_state) state =
         vms_domain_state_load(store, dom, VMS_LOAD_EXCLUSIVE | VMS_LOAD_SNAPSHOTS, error);
@@ -104,16 +241,25 @@ int vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name
                       name);
         return -1;
     }
+    vmsnap_domain_state target = target_run_state(snap, flags);
+    bool full = vms_snapshot_def_has_memory(snap);
 
-    if (vms_snapshot_def_has_memory(snap)) {
-        vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
-                      "snapshot '%s' holds the domain's memory; reverting to full snapshots is "
-                      "not supported yet",
-                      name);
+    /* Everything that can refuse does so before the running state goes. */
+    g_auto(vms_fd) memory_fd = -1;
+    if (snap->memory == VMS_SNAP_LOCATION_EXTERNAL &&
+        (memory_fd = vms_memory_file_open(snap, error)) < 0)
         return -1;
+    if (snap->memory == VMS_SNAP_LOCATION_INTERNAL) {
+        if (!check_internal_memory_loadable(state, snap, error))
+            return -1;
+        if (run != VMSNAP_DOMAIN_STATE_SHUTOFF && same_configuration(state, snap)) {
+            if (!revert_in_place(state, snap, run, target, progress, error))
+                return -1;
+            return vms_domain_state_set_current(state, name, error) ? 0 : -1;
+        }
     }
-    /* The running state is left behind like any other: QEMU stops first
-     * (the snapshot holds no memory to resume from). */
+
+    /* The running state is left behind like any other: QEMU stops first. */
     if (run != VMSNAP_DOMAIN_STATE_SHUTOFF && !vms_domain_stop_locked(store, dom, error))
         return -1;
 
@@ -124,15 +270,22 @@ int vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name
     for (size_t i = 0; i < restored->ndisks; i++)
         if (!revert_disk(state, snap, restored->disks[i], apply, &undo, error))
             return -1;
-    /* Internal tags last: they cannot be taken back, overlays can. */
-    for (guint i = 0; i + 1 < apply->len; i += 2)
+    /* Internal tags last: they cannot be taken back, overlays can. An
+     * internal full snapshot's tags are applied by QEMU with the memory. */
+    for (guint i = 0; snap->memory != VMS_SNAP_LOCATION_INTERNAL && i + 1 < apply->len; i += 2)
         if (!vms_qemu_img_snapshot_apply(g_ptr_array_index(apply, i),
                                          g_ptr_array_index(apply, i + 1), error))
             return -1;
 
+    g_autofree char *old_domain_xml = vms_domain_def_format(state->def, 0);
     g_autofree char *domain_xml = vms_domain_def_format(restored, 0);
     if (!vms_store_write_domain_xml(store, dom, domain_xml, error))
         return -1;
+    if (full && !start_restored(state, restored, snap, memory_fd, target, progress, error)) {
+        /* Back to the state left behind, shut off: its files are all there. */
+        vms_store_write_domain_xml(store, dom, old_domain_xml, NULL);
+        return -1;
+    }
     vms_undo_log_commit(&undo);
     if (!vms_domain_state_set_current(state, name, error))
         return -1;
@@ -146,5 +299,13 @@ int vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name
     unsigned int discarded = 0;
     if (!vms_files_remove_unused(state, left, NULL, &discarded, error))
         return -1;
+    /* A disk-only snapshot boots when asked to. */
+    if (!full && target != VMSNAP_DOMAIN_STATE_SHUTOFF &&
+        !vms_domain_start_locked(store, dom, state->def, target == VMSNAP_DOMAIN_STATE_PAUSED,
+                                 error)) {
+        vms_error_prefix(
+            error, "domain '%s' was reverted to snapshot '%s' but did not start: ", dom, name);
+        return -1;
+    }
     return (int)discarded;
 }
