@@ -16,6 +16,7 @@
 #include "util/error.h"
 #include "util/file.h"
 #include "util/names.h"
+#include "util/subprocess.h"
 
 /* Deadlines: QMP commands that answer at once; loading a big guest's
  * memory from a slow disk. */
@@ -23,6 +24,47 @@
 #define LOAD_TIMEOUT_MS (10 * 60 * 1000)
 
 /* --- revert -------------------------------------------------------------------- */
+
+/* A copy of @file that keeps only internal snapshot @tag, for resuming an
+ * internal full snapshot whose file is frozen under other snapshots (its
+ * memory can only be loaded from a writable file, and the frozen file must
+ * not change): the file is copied (reflinked where the file system can),
+ * its other tags deleted; QEMU loads the tag from the copy, then vmsnap
+ * deletes it there too. */
+static char *copy_keeping_tag(const char *file, const char *tag, const char *snap_name,
+                              vms_undo_log *undo, vmsnap_error **error)
+{
+    g_autofree char *after = g_strdup_printf("after-%s", snap_name);
+    g_autofree char *copy = vms_overlay_free_path(file, after, error);
+    if (!copy)
+        return NULL;
+    const char *argv[] = {"cp", "--reflink=auto", "--sparse=always", "--", file, copy, NULL};
+    vms_subprocess_options options = VMS_SUBPROCESS_OPTIONS_INIT;
+    options.private_umask = true;
+    vms_subprocess_result result = {0};
+    if (!vms_subprocess_run_with(argv, &options, &result, error))
+        return NULL;
+    int status = result.exit_status;
+    g_autofree char *message = g_strdup(g_strstrip(result.err));
+    vms_subprocess_result_clear(&result);
+    if (status != 0) {
+        g_unlink(copy);
+        vms_error_set(error, VMSNAP_ERR_IO, "cannot copy '%s' to '%s': %s", file, copy, message);
+        return NULL;
+    }
+    g_ptr_array_add(undo->files, g_strdup(copy));
+    if (chmod(copy, 0600) < 0) {
+        vms_error_set_errno(error, VMSNAP_ERR_IO, errno, "cannot set the mode of '%s'", copy);
+        return NULL;
+    }
+    g_auto(GStrv) tags = vms_qemu_img_snapshot_list(copy, error);
+    if (!tags)
+        return NULL;
+    for (char **t = tags; *t; t++)
+        if (strcmp(*t, tag) != 0 && !vms_qemu_img_snapshot_delete(copy, *t, error))
+            return NULL;
+    return g_steal_pointer(&copy);
+}
 
 /* Point @disk (of the domain being restored) at the state @snap keeps of
  * it; internal tags to apply are queued on @apply as (file, tag) pairs. */
@@ -63,6 +105,15 @@ static bool revert_disk(vms_domain_state *state, const vms_snapshot_def *snap,
                           "the file '%s' holding snapshot '%s' (disk %s) is missing", disk->source,
                           snap->name, disk->target);
             return false;
+        }
+        if (snap->memory == VMS_SNAP_LOCATION_INTERNAL) {
+            char *copy = copy_keeping_tag(disk->source, vms_snapshot_def_internal_tag(snap),
+                                          snap->name, undo, error);
+            if (!copy)
+                return false;
+            g_free(disk->source);
+            disk->source = copy;
+            return true;
         }
         g_autofree char *backing = NULL;
         g_autofree char *backing_format = NULL;
@@ -125,31 +176,6 @@ static GPtrArray *internal_device_ids(const vms_snapshot_def *snap)
     return ids;
 }
 
-/* An internal full snapshot's tags can only be loaded where they are the
- * active layer: a file that became the backing file of other snapshots'
- * overlays must not change. */
-static bool check_internal_memory_loadable(const vms_domain_state *state,
-                                           const vms_snapshot_def *snap, vmsnap_error **error)
-{
-    for (size_t i = 0; i < snap->domain->ndisks; i++) {
-        const vms_domain_disk *disk = snap->domain->disks[i];
-        if (vms_snapshot_stored_kind(snap, disk) != VMS_SNAP_LOCATION_INTERNAL)
-            continue;
-        const vms_domain_disk *current = vms_domain_def_find_disk(state->def, disk->target);
-        if (!current || g_strcmp0(current->source, disk->source) != 0) {
-            vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
-                          "snapshot '%s' keeps its memory inside '%s' (disk %s), which is no "
-                          "longer the disk's active file (an external snapshot or a revert "
-                          "moved it); resuming such a snapshot is not supported yet: revert "
-                          "to a snapshot taken on that file's state first, or delete the "
-                          "external snapshots above it",
-                          snap->name, disk->source, disk->target);
-            return false;
-        }
-    }
-    return true;
-}
-
 /* Load internal full snapshot @snap into the QEMU on @qmp (which runs the
  * snapshot's configuration) and leave the guest in @target. */
 static bool load_internal_memory(vms_qmp *qmp, const vms_snapshot_def *snap, bool running_now,
@@ -197,6 +223,24 @@ static bool revert_in_place(vms_domain_state *state, const vms_snapshot_def *sna
                                        progress, error);
 }
 
+/* Files copied by copy_keeping_tag() held the tag only to be loaded from:
+ * delete it there (the running QEMU has the file open). */
+static bool drop_tags_of_copies(vms_qmp *qmp, const vms_domain_def *def,
+                                const vms_snapshot_def *snap, vmsnap_error **error)
+{
+    for (size_t i = 0; i < snap->domain->ndisks; i++) {
+        const vms_domain_disk *then = snap->domain->disks[i];
+        const vms_domain_disk *now = vms_domain_def_find_disk(def, then->target);
+        if (vms_snapshot_stored_kind(snap, then) != VMS_SNAP_LOCATION_INTERNAL || !now ||
+            g_strcmp0(now->source, then->source) == 0)
+            continue;
+        g_autofree char *id = g_strdup_printf("vms-dev-%s", then->target);
+        if (!vms_qemu_delete_internal(qmp, id, vms_snapshot_def_internal_tag(snap), error))
+            return false;
+    }
+    return true;
+}
+
 /* Start the restored domain @def in @target: from @snap's memory for a full
  * snapshot (external: the memory file on @memory_fd; internal:
  * snapshot-load into a QEMU started paused), else booting. */
@@ -214,7 +258,8 @@ static bool start_restored(vms_domain_state *state, const vms_domain_def *def,
     if (!internal)
         return true;
     g_autoptr(vms_qmp) qmp = vms_domain_connect_qmp(state->store, state->name, error);
-    if (qmp && load_internal_memory(qmp, snap, false, target, progress, error))
+    if (qmp && load_internal_memory(qmp, snap, false, target, progress, error) &&
+        drop_tags_of_copies(qmp, def, snap, error))
         return true;
     vms_error_prefix(error, "cannot resume domain '%s' from snapshot '%s': ", state->name,
                      snap->name);
@@ -249,14 +294,11 @@ int vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name
     if (snap->memory == VMS_SNAP_LOCATION_EXTERNAL &&
         (memory_fd = vms_memory_file_open(snap, error)) < 0)
         return -1;
-    if (snap->memory == VMS_SNAP_LOCATION_INTERNAL) {
-        if (!check_internal_memory_loadable(state, snap, error))
+    if (snap->memory == VMS_SNAP_LOCATION_INTERNAL && run != VMSNAP_DOMAIN_STATE_SHUTOFF &&
+        same_configuration(state, snap)) {
+        if (!revert_in_place(state, snap, run, target, progress, error))
             return -1;
-        if (run != VMSNAP_DOMAIN_STATE_SHUTOFF && same_configuration(state, snap)) {
-            if (!revert_in_place(state, snap, run, target, progress, error))
-                return -1;
-            return vms_domain_state_set_current(state, name, error) ? 0 : -1;
-        }
+        return vms_domain_state_set_current(state, name, error) ? 0 : -1;
     }
 
     /* The running state is left behind like any other: QEMU stops first. */
