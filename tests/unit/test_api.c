@@ -694,6 +694,27 @@ static void test_delete_refusals(fixture *fx, gconstpointer data)
     vmsnap_snapshot_free(a);
 }
 
+static void ignore_progress(const char *what, unsigned long long done, unsigned long long total,
+                            void *opaque)
+{
+    (void)what, (void)done, (void)total, (void)opaque;
+}
+
+/* Setting and clearing the callback; unknown flags are refused. Reports
+ * themselves come from real QEMU work (tests/integration). */
+static void test_progress_callback(fixture *f, gconstpointer data)
+{
+    (void)data;
+    vmsnap_error *err = NULL;
+    g_assert_cmpint(vmsnap_conn_set_progress_callback(f->conn, ignore_progress, f, 0, &err), ==, 0);
+    g_assert_null(err);
+    g_assert_cmpint(vmsnap_conn_set_progress_callback(f->conn, NULL, NULL, 0, &err), ==, 0);
+    g_assert_cmpint(vmsnap_conn_set_progress_callback(f->conn, ignore_progress, NULL, 4, &err), ==,
+                    -1);
+    assert_error(&err, VMSNAP_ERR_INVALID_ARG,
+                 "vmsnap_conn_set_progress_callback: unsupported flags 0x4");
+}
+
 static void test_null_arguments(void)
 {
     vmsnap_error *err = NULL;
@@ -702,6 +723,9 @@ static void test_null_arguments(void)
                  "vmsnap_domain_lookup_by_name: conn must not be NULL");
     g_assert_cmpint(vmsnap_snapshot_delete(NULL, 0, &err), ==, -1);
     assert_error(&err, VMSNAP_ERR_INVALID_ARG, "vmsnap_snapshot_delete: snap must not be NULL");
+    g_assert_cmpint(vmsnap_conn_set_progress_callback(NULL, NULL, NULL, 0, &err), ==, -1);
+    assert_error(&err, VMSNAP_ERR_INVALID_ARG,
+                 "vmsnap_conn_set_progress_callback: conn must not be NULL");
     /* A NULL error pointer is allowed everywhere. */
     g_assert_null(vmsnap_domain_lookup_by_name(NULL, "x", NULL));
     g_assert_cmpstr(vmsnap_version(), ==, VMSNAP_TEST_VERSION);
@@ -712,6 +736,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
 #define ADD(path, fn) g_test_add("/api/" path, fixture, NULL, fixture_setup, fn, fixture_teardown)
     ADD("domain/define-lookup-list", test_domain_define_lookup_list);
+    ADD("conn/progress-callback", test_progress_callback);
     ADD("domain/define-conflicts", test_domain_define_conflicts);
     ADD("domain/undefine", test_domain_undefine);
     ADD("snapshot/list-filters", test_list_filters);
