@@ -1,5 +1,6 @@
 /* snapshot_delete.c: deleting snapshots with their data, merging frozen
- * files into the files built on them (ADR 0006). */
+ * files into the files built on them (ADR 0006): qemu-img while the domain
+ * is shut off; QMP block jobs for the files in the running QEMU's chains. */
 #include "core/snapshot_data.h"
 
 #include <errno.h>
@@ -11,31 +12,12 @@
 #include "core/domain_lifecycle.h"
 #include "core/domain_state.h"
 #include "core/snapshot_files.h"
+#include "qemu/qemu_blockjob.h"
 #include "qemu/qemu_img.h"
 #include "qemu/qemu_snapshot.h"
 #include "qemu/qmp.h"
 #include "util/error.h"
 #include "util/names.h"
-
-static bool require_shut_off(vms_domain_state *state, vmsnap_error **error)
-{
-    g_auto(vms_run_status) status = {0};
-    if (!vms_domain_get_run_status_locked(state->store, state->name, &status, error))
-        return false;
-    if (status.state == VMSNAP_DOMAIN_STATE_SHUTOFF)
-        return true;
-    if (status.state == VMSNAP_DOMAIN_STATE_CRASHED)
-        vms_error_set(error, VMSNAP_ERR_INVALID_STATE,
-                      "domain '%s' crashed; clean up with 'vmsnap destroy %s' first", state->name,
-                      state->name);
-    else
-        vms_error_set(error, VMSNAP_ERR_INVALID_STATE,
-                      "domain '%s' is %s; this version deletes snapshots of shut-off domains "
-                      "only: shut it down first",
-                      state->name,
-                      status.state == VMSNAP_DOMAIN_STATE_PAUSED ? "paused" : "running");
-    return false;
-}
 
 /* --- delete ---------------------------------------------------------------------- */
 
@@ -87,68 +69,214 @@ static GPtrArray *files_built_on(vms_domain_state *state, const char *frozen, vm
     return g_steal_pointer(&children);
 }
 
+/* Block jobs copy data and take as long as the data needs. */
+#define JOB_TIMEOUT_MS (6 * 3600 * 1000)
+
+/* What a data delete works with: the domain's metadata, and while it runs
+ * a QMP connection to its QEMU. */
+typedef struct {
+    vms_domain_state *state;
+    vms_qmp *qmp;           /* NULL: shut off */
+    GHashTable *open_files; /* running: every file in QEMU's chains */
+    const vms_progress *progress;
+} delete_ctx;
+
+static void delete_ctx_clear(delete_ctx *ctx)
+{
+    g_clear_pointer(&ctx->qmp, vms_qmp_free);
+    g_clear_pointer(&ctx->open_files, g_hash_table_unref);
+}
+
+static char *device_id_of(const vms_domain_disk *disk)
+{
+    return g_strdup_printf("vms-dev-%s", disk->target);
+}
+
+/* The running chain of @disk's device, active layer first. */
+static char **running_chain(delete_ctx *ctx, const vms_domain_disk *disk, vmsnap_error **error)
+{
+    g_autofree char *device = device_id_of(disk);
+    return vms_qemu_device_chain(ctx->qmp, device, error);
+}
+
+static int index_in(char **files, const char *file)
+{
+    for (int i = 0; files[i]; i++)
+        if (strcmp(files[i], file) == 0)
+            return i;
+    return -1;
+}
+
+/* Whether @file holds internal snapshots (qcow2 tags). */
+static bool holds_tags(const char *file, bool *holds, vmsnap_error **error)
+{
+    g_auto(GStrv) tags = vms_qemu_img_snapshot_list(file, error);
+    if (!tags)
+        return false;
+    *holds = tags[0] != NULL;
+    return true;
+}
+
 /* Everything that could stop deleting @node's data, checked for every disk
  * before any file changes, so a refusal changes nothing. */
-static bool check_delete(vms_domain_state *state, const vms_tree_node *node, vmsnap_error **error)
+static bool check_delete(delete_ctx *ctx, const vms_tree_node *node, vmsnap_error **error)
 {
     const vms_snapshot_def *def = vms_node_def(node);
     for (size_t i = 0; def->domain && i < def->domain->ndisks; i++) {
         const vms_domain_disk *disk = def->domain->disks[i];
-        vms_snap_location kind = vms_snapshot_stored_kind(def, disk);
-        if (kind == VMS_SNAP_LOCATION_INTERNAL && !vms_path_exists(disk->source)) {
+        if (vms_snapshot_stored_kind(def, disk) != VMS_SNAP_LOCATION_INTERNAL)
+            continue;
+        if (!vms_path_exists(disk->source)) {
             vms_error_set(error, VMSNAP_ERR_IO,
                           "the file '%s' holding snapshot '%s' (disk %s) is missing; delete only "
                           "the snapshot's metadata with --metadata",
                           disk->source, def->name, disk->target);
             return false;
         }
-        if (kind != VMS_SNAP_LOCATION_EXTERNAL || !vms_path_exists(disk->source))
+        if (!ctx->qmp || !g_hash_table_contains(ctx->open_files, disk->source))
             continue;
-        /* A rebase rewrites a child's current state only: internal snapshots
-         * inside it would then read the new backing file. */
-        g_autoptr(GPtrArray) children = files_built_on(state, disk->source, error);
-        if (!children)
+        /* QEMU deletes internal snapshots of a disk's active layer only; a
+         * file below it is open read-only and locked against qemu-img. */
+        g_auto(GStrv) chain = running_chain(ctx, disk, error);
+        if (!chain)
             return false;
-        for (guint c = 0; c < children->len; c++) {
-            const char *child = g_ptr_array_index(children, c);
-            g_auto(GStrv) tags = vms_qemu_img_snapshot_list(child, error);
-            if (!tags)
-                return false;
-            if (tags[0]) {
-                vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
-                              "deleting snapshot '%s' would merge '%s' into '%s', which holds "
-                              "internal snapshot '%s' that the merge would change; delete that "
-                              "one first",
-                              def->name, disk->source, child, tags[0]);
-                return false;
-            }
+        if (index_in(chain, disk->source) != 0) {
+            vms_error_set(error, VMSNAP_ERR_INVALID_STATE,
+                          "snapshot '%s' keeps disk %s inside '%s', which the running domain "
+                          "'%s' reads as a backing file; QEMU can delete internal snapshots of "
+                          "the active layer only: shut the domain down first",
+                          def->name, disk->target, disk->source, ctx->state->name);
+            return false;
         }
     }
     return true;
 }
 
-/* Merge frozen file @frozen into every file built on it. */
-static bool merge_frozen_file(vms_domain_state *state, const char *frozen, vmsnap_error **error)
+/* Remove internal snapshot @tag from @file: through QEMU when it is the
+ * running disk's active layer, else with qemu-img. */
+static bool delete_tag(delete_ctx *ctx, const vms_domain_disk *disk, const char *tag,
+                       vmsnap_error **error)
 {
+    const char *file = disk->source;
+    if (ctx->qmp && g_hash_table_contains(ctx->open_files, file)) {
+        g_autofree char *device = device_id_of(disk);
+        return vms_qemu_delete_internal(ctx->qmp, device, tag, error);
+    }
+    g_auto(GStrv) tags = vms_qemu_img_snapshot_list(file, error);
+    if (!tags)
+        return false;
+    return !g_strv_contains((const char *const *)tags, tag) ||
+           vms_qemu_img_snapshot_delete(file, tag, error);
+}
+
+/* The running domain's disk @target now writes to @file (an active commit
+ * moved it): domain.xml and @state follow. */
+static bool record_active_layer(delete_ctx *ctx, const vms_domain_disk *frozen,
+                                vmsnap_error **error)
+{
+    vms_domain_disk *disk = vms_domain_def_find_disk(ctx->state->def, frozen->target);
+    if (!disk)
+        return true;
+    g_free(disk->source);
+    disk->source = g_strdup(frozen->source);
+    disk->format = frozen->format;
+    g_autofree char *xml = vms_domain_def_format(ctx->state->def, 0);
+    return vms_store_write_domain_xml(ctx->state->store, ctx->state->name, xml, error);
+}
+
+/* Merge @child, the file of the running chain built on frozen file @frozen
+ * (whose backing file is @base, or none), so @frozen leaves the chain.
+ * When @child is the active layer and the only file built on @frozen, the
+ * cheaper direction is to commit @child down into @frozen (the base image
+ * of a first snapshot is usually far larger than what was written since);
+ * @frozen then is the active layer and @child goes. Otherwise @frozen's data
+ * is streamed up into @child. */
+static bool merge_running(delete_ctx *ctx, const vms_domain_disk *frozen, const char *child,
+                          bool child_is_active, guint nchildren, const char *base,
+                          GPtrArray *touched, vmsnap_error **error)
+{
+    g_autofree char *device = device_id_of(frozen);
+    g_autofree char *what = g_strdup_printf("merging %s", frozen->target);
+    if (child_is_active && nchildren == 1) {
+        if (!vms_qemu_blockjob_commit(ctx->qmp, device, child, frozen->source, what, ctx->progress,
+                                      JOB_TIMEOUT_MS, error) ||
+            !record_active_layer(ctx, frozen, error))
+            return false;
+        g_ptr_array_add(touched, g_strdup(child));
+        return true;
+    }
+    return vms_qemu_blockjob_stream(ctx->qmp, device, child, base, what, ctx->progress,
+                                    JOB_TIMEOUT_MS, error);
+}
+
+/* Merge the frozen file of @disk into every file built on it. A file built
+ * on it that holds internal snapshots keeps it instead: a rebase or stream
+ * rewrites a file's current state only, and its internal snapshots would
+ * then read the new backing file; so the frozen file stays as a plain
+ * backing file (the file-use rule keeps it) and only the snapshot's point
+ * goes. */
+static bool merge_frozen_file(delete_ctx *ctx, const vms_domain_disk *disk, GPtrArray *touched,
+                              vmsnap_error **error)
+{
+    const char *frozen = disk->source;
     if (!vms_path_exists(frozen))
         return true; /* merged already */
     g_autofree char *base = NULL;
     g_autofree char *base_format = NULL;
     if (!vms_qemu_img_get_backing(frozen, &base, &base_format, error))
         return false;
-    g_autoptr(GPtrArray) children = files_built_on(state, frozen, error);
+    g_autoptr(GPtrArray) children = files_built_on(ctx->state, frozen, error);
     if (!children)
         return false;
-    for (guint c = 0; c < children->len; c++)
-        if (!vms_qemu_img_rebase(g_ptr_array_index(children, c), base, base_format, false, error))
+    for (guint c = 0; c < children->len; c++) {
+        bool holds = false;
+        if (!holds_tags(g_ptr_array_index(children, c), &holds, error))
             return false;
-    return true;
+        if (holds)
+            return true;
+    }
+    /* The child in QEMU's chain, if the frozen file is in it. */
+    g_autofree char *running_child = NULL;
+    bool child_is_active = false;
+    if (ctx->qmp && g_hash_table_contains(ctx->open_files, frozen)) {
+        g_auto(GStrv) chain = running_chain(ctx, disk, error);
+        if (!chain)
+            return false;
+        int at = index_in(chain, frozen);
+        if (at > 0) {
+            running_child = g_strdup(chain[at - 1]);
+            child_is_active = at == 1;
+        }
+    }
+    /* Files outside QEMU: a safe rebase copies what they read from the
+     * frozen file. QEMU holds the frozen and base files read-only, which
+     * lets qemu-img read them. */
+    for (guint c = 0; c < children->len; c++) {
+        const char *child = g_ptr_array_index(children, c);
+        if (g_strcmp0(child, running_child) != 0 &&
+            !vms_qemu_img_rebase(child, base, base_format, false, error))
+            return false;
+    }
+    return !running_child || merge_running(ctx, disk, running_child, child_is_active, children->len,
+                                           base, touched, error);
 }
 
-static bool delete_data_one(vms_domain_state *state, const vms_tree_node *node,
-                            vmsnap_error **error)
+/* An external memory file belongs to its snapshot alone. */
+static bool remove_memory_file(const vms_snapshot_def *def, vmsnap_error **error)
 {
-    if (!check_delete(state, node, error))
+    if (def->memory != VMS_SNAP_LOCATION_EXTERNAL || !def->memory_file ||
+        !vms_path_exists(def->memory_file))
+        return true;
+    if (g_unlink(def->memory_file) == 0)
+        return true;
+    vms_error_set_errno(error, VMSNAP_ERR_IO, errno, "cannot remove the memory file '%s'",
+                        def->memory_file);
+    return false;
+}
+
+static bool delete_data_one(delete_ctx *ctx, const vms_tree_node *node, vmsnap_error **error)
+{
+    if (!check_delete(ctx, node, error))
         return false;
     const vms_snapshot_def *def = vms_node_def(node);
     g_autoptr(GPtrArray) touched = g_ptr_array_new_with_free_func(g_free);
@@ -156,15 +284,10 @@ static bool delete_data_one(vms_domain_state *state, const vms_tree_node *node,
         const vms_domain_disk *disk = def->domain->disks[i];
         vms_snap_location kind = vms_snapshot_stored_kind(def, disk);
         if (kind == VMS_SNAP_LOCATION_INTERNAL) {
-            g_auto(GStrv) tags = vms_qemu_img_snapshot_list(disk->source, error);
-            if (!tags)
-                return false;
-            const char *tag = vms_snapshot_def_internal_tag(def);
-            if (g_strv_contains((const char *const *)tags, tag) &&
-                !vms_qemu_img_snapshot_delete(disk->source, tag, error))
+            if (!delete_tag(ctx, disk, vms_snapshot_def_internal_tag(def), error))
                 return false;
         } else if (kind == VMS_SNAP_LOCATION_EXTERNAL) {
-            if (!merge_frozen_file(state, disk->source, error))
+            if (!merge_frozen_file(ctx, disk, touched, error))
                 return false;
         } else {
             continue;
@@ -173,7 +296,47 @@ static bool delete_data_one(vms_domain_state *state, const vms_tree_node *node,
     }
     /* Files kept only for this snapshot (a frozen file, or a file a revert
      * left behind because it held this snapshot's internal tag) go too. */
-    return vms_files_remove_unused(state, touched, node, NULL, error);
+    return remove_memory_file(def, error) &&
+           vms_files_remove_unused(ctx->state, touched, node, NULL, error);
+}
+
+/* Connect to the domain's QEMU if it runs (or is paused). */
+static bool delete_ctx_init(delete_ctx *ctx, vms_domain_state *state, const vms_progress *progress,
+                            vmsnap_error **error)
+{
+    *ctx = (delete_ctx){.state = state, .progress = progress};
+    vmsnap_domain_state run = VMSNAP_DOMAIN_STATE_SHUTOFF;
+    if (!vms_domain_require_not_crashed(state->store, state->name, &run, error))
+        return false;
+    if (run == VMSNAP_DOMAIN_STATE_SHUTOFF)
+        return true;
+    ctx->qmp = vms_domain_connect_qmp(state->store, state->name, error);
+    if (!ctx->qmp)
+        return false;
+    ctx->open_files = vms_qemu_open_files(ctx->qmp, error);
+    return ctx->open_files != NULL;
+}
+
+/* Delete the data and metadata of the snapshots named in @doomed, in
+ * order, with the domain's state loaded and locked. */
+static bool delete_each(vms_domain_state *state, GPtrArray *doomed, const vms_progress *progress,
+                        vmsnap_error **error)
+{
+    delete_ctx ctx;
+    bool ok = delete_ctx_init(&ctx, state, progress, error);
+    for (guint i = 0; ok && i < doomed->len; i++) {
+        vms_tree_node *node = vms_tree_lookup(state->tree, g_ptr_array_index(doomed, i));
+        ok = delete_data_one(&ctx, node, error) &&
+             vms_snapshot_meta_remove_one_locked(state, node, error) >= 0;
+        /* A block job changes QEMU's chains. */
+        if (ok && ctx.qmp) {
+            g_hash_table_unref(ctx.open_files);
+            ctx.open_files = vms_qemu_open_files(ctx.qmp, error);
+            ok = ctx.open_files != NULL;
+        }
+    }
+    delete_ctx_clear(&ctx);
+    return ok;
 }
 
 int vms_snapshot_data_delete(vms_store *store, const char *dom, const char *name,
@@ -182,7 +345,7 @@ int vms_snapshot_data_delete(vms_store *store, const char *dom, const char *name
 {
     g_autoptr(vms_domain_state) state =
         vms_domain_state_load(store, dom, VMS_LOAD_EXCLUSIVE | VMS_LOAD_SNAPSHOTS, error);
-    if (!state || !require_shut_off(state, error))
+    if (!state)
         return -1;
     vms_tree_node *top = vms_domain_state_find(state, name, error);
     if (!top)
@@ -196,11 +359,5 @@ int vms_snapshot_data_delete(vms_store *store, const char *dom, const char *name
     }
     if (scope != VMS_DELETE_CHILDREN_ONLY)
         g_ptr_array_add(doomed, g_strdup(name));
-    for (guint i = 0; i < doomed->len; i++) {
-        vms_tree_node *node = vms_tree_lookup(state->tree, g_ptr_array_index(doomed, i));
-        if (!delete_data_one(state, node, error) ||
-            vms_snapshot_meta_remove_one_locked(state, node, error) < 0)
-            return -1;
-    }
-    return (int)doomed->len;
+    return delete_each(state, doomed, progress, error) ? (int)doomed->len : -1;
 }

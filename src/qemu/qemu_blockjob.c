@@ -204,6 +204,37 @@ static bool append_layer(vms_qmp *qmp, GString *args, const char *device_id, con
     return true;
 }
 
+/* The node names of @chain[from, to) (files leaving the chain), top first. */
+static GPtrArray *leaving_nodes(vms_qmp *qmp, const char *device_id, char **chain, int from, int to,
+                                vmsnap_error **error)
+{
+    g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func(g_free);
+    for (int i = from; i < to && chain[i]; i++) {
+        char *node = node_of_file(qmp, device_id, chain[i], i == 0, error);
+        if (!node)
+            return NULL;
+        g_ptr_array_add(nodes, node);
+    }
+    return g_steal_pointer(&nodes);
+}
+
+/* Close the nodes that left the chain. Nodes vmsnap added (blockdev-add)
+ * or QEMU's command line defined (-blockdev) belong to the monitor and stay
+ * open, holding their files and backing files, until deleted; nodes QEMU
+ * opened by itself ("#block...") went with the job. Upper nodes first: each
+ * holds the one below as its backing. */
+static void release_nodes(vms_qmp *qmp, GPtrArray *nodes)
+{
+    for (guint i = 0; i < nodes->len; i++) {
+        const char *node = g_ptr_array_index(nodes, i);
+        if (!*node || node[0] == '#')
+            continue;
+        g_autofree char *quoted = vms_qmp_json_quote(node);
+        g_autofree char *args = g_strdup_printf("{\"node-name\":%s}", quoted);
+        g_autofree char *reply = vms_qmp_command(qmp, "blockdev-del", args, QMP_TIMEOUT_MS, NULL);
+    }
+}
+
 /* ---- waiting for a job ------------------------------------------------- */
 
 static char *unique_job_id(const char *kind)
@@ -325,14 +356,15 @@ static bool start_job(vms_qmp *qmp, const char *command, const char *args, const
 }
 
 /* Check that @top_file is in the device's chain and @base_file (if any)
- * below it; *@top_index gets @top_file's position. */
-static bool check_layers(vms_qmp *qmp, const char *device_id, const char *top_file,
-                         const char *base_file, const char *verb, int *top_index,
-                         vmsnap_error **error)
+ * below it. Returns the chain; *@top_index and *@base_index get the
+ * positions (the chain's length for no base). */
+static char **check_layers(vms_qmp *qmp, const char *device_id, const char *top_file,
+                           const char *base_file, const char *verb, int *top_index, int *base_index,
+                           vmsnap_error **error)
 {
     g_auto(GStrv) chain = vms_qemu_device_chain(qmp, device_id, error);
     if (!chain)
-        return false;
+        return NULL;
     int top = chain_index(chain, top_file);
     int base = base_file ? chain_index(chain, base_file) : G_MAXINT;
     const char *problem = NULL;
@@ -344,13 +376,14 @@ static bool check_layers(vms_qmp *qmp, const char *device_id, const char *top_fi
         problem = "the lower file is not below the upper one";
     if (!problem) {
         *top_index = top;
-        return true;
+        *base_index = base == G_MAXINT ? (int)g_strv_length(chain) : base;
+        return g_steal_pointer(&chain);
     }
     g_autofree char *text = chain_text(chain);
     vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
                   "cannot %s '%s' and '%s' of disk device '%s': %s (its chain, top first: %s)",
                   verb, top_file, base_file ? base_file : "(none)", device_id, problem, text);
-    return false;
+    return NULL;
 }
 
 bool vms_qemu_blockjob_stream(vms_qmp *qmp, const char *device_id, const char *top_file,
@@ -358,8 +391,14 @@ bool vms_qemu_blockjob_stream(vms_qmp *qmp, const char *device_id, const char *t
                               int timeout_ms, vmsnap_error **error)
 {
     gint64 deadline = deadline_after(timeout_ms);
-    int top_index = 0;
-    if (!check_layers(qmp, device_id, top_file, base_file, "stream between", &top_index, error))
+    int top_index = 0, base_index = 0;
+    g_auto(GStrv) chain = check_layers(qmp, device_id, top_file, base_file, "stream between",
+                                       &top_index, &base_index, error);
+    if (!chain)
+        return false;
+    g_autoptr(GPtrArray) leaving =
+        leaving_nodes(qmp, device_id, chain, top_index + 1, base_index, error);
+    if (!leaving)
         return false;
     g_autofree char *job_id = unique_job_id("stream");
     g_autofree char *qid = vms_qmp_json_quote(job_id);
@@ -370,10 +409,11 @@ bool vms_qemu_blockjob_stream(vms_qmp *qmp, const char *device_id, const char *t
          !append_layer(qmp, args, device_id, base_file, false, "base-node", "base", error)))
         return false;
     g_string_append(args, "}");
-    if (!start_job(qmp, "block-stream", args->str, what, error))
+    if (!start_job(qmp, "block-stream", args->str, what, error) ||
+        wait_job(qmp, job_id, false, deadline, timeout_ms, what, progress, error) != JOB_COMPLETED)
         return false;
-    return wait_job(qmp, job_id, false, deadline, timeout_ms, what, progress, error) ==
-           JOB_COMPLETED;
+    release_nodes(qmp, leaving);
+    return true;
 }
 
 /* An active commit is ready: switch the device to the base. */
@@ -406,7 +446,14 @@ bool vms_qemu_blockjob_commit(vms_qmp *qmp, const char *device_id, const char *t
                       top_file, device_id);
         return false;
     }
-    if (!check_layers(qmp, device_id, top_file, base_file, "commit between", &top_index, error))
+    int base_index = 0;
+    g_auto(GStrv) chain = check_layers(qmp, device_id, top_file, base_file, "commit between",
+                                       &top_index, &base_index, error);
+    if (!chain)
+        return false;
+    g_autoptr(GPtrArray) leaving =
+        leaving_nodes(qmp, device_id, chain, top_index, base_index, error);
+    if (!leaving)
         return false;
     bool active = top_index == 0;
     g_autofree char *job_id = unique_job_id("commit");
@@ -415,8 +462,7 @@ bool vms_qemu_blockjob_commit(vms_qmp *qmp, const char *device_id, const char *t
     g_string_append_printf(args, "{\"job-id\":%s", qid);
     /* "device" is the root (the device's top node); an intermediate
      * commit names its top below it. */
-    g_auto(GStrv) chain = vms_qemu_device_chain(qmp, device_id, error);
-    if (!chain || !append_layer(qmp, args, device_id, chain[0], true, "device", NULL, error) ||
+    if (!append_layer(qmp, args, device_id, chain[0], true, "device", NULL, error) ||
         (!active &&
          !append_layer(qmp, args, device_id, top_file, false, "top-node", "top", error)) ||
         !append_layer(qmp, args, device_id, base_file, false, "base-node", "base", error))
@@ -426,7 +472,11 @@ bool vms_qemu_blockjob_commit(vms_qmp *qmp, const char *device_id, const char *t
         return false;
     job_outcome outcome =
         wait_job(qmp, job_id, active, deadline, timeout_ms, what, progress, error);
-    if (outcome == JOB_READY)
-        return complete_job(qmp, job_id, deadline, timeout_ms, what, progress, error);
-    return outcome == JOB_COMPLETED;
+    if (outcome == JOB_READY &&
+        !complete_job(qmp, job_id, deadline, timeout_ms, what, progress, error))
+        return false;
+    if (outcome == JOB_FAILED)
+        return false;
+    release_nodes(qmp, leaving);
+    return true;
 }

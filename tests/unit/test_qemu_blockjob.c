@@ -401,9 +401,19 @@ static void test_commit_active(void)
     g_assert_cmpuint(seen.calls, >=, 1);
     g_free(seen.what);
     assert_no_jobs(v);
+    /* The node of the old active layer (from -blockdev, so the monitor's)
+     * is closed: mid is a root node now, so a second commit can start. */
+    g_autofree char *nodes = vm_command(v, "query-named-block-nodes", "{\"flat\":true}");
+    g_assert_null(strstr(nodes, "\"vms-vda\""));
+    g_assert_true(vms_qemu_blockjob_commit(v->qmp, "vms-dev-vda", mid, base, "merging vda", NULL,
+                                           60000, &err));
+    vms_test_assert_no_error(err);
+    g_autofree char *chain2 = chain_of(v, "vms-dev-vda");
+    g_assert_cmpstr(chain2, ==, base);
     vm_quit(v);
     g_assert_cmpint(g_unlink(top), ==, 0);
-    assert_chain_contents(mid);
+    g_assert_cmpint(g_unlink(mid), ==, 0);
+    assert_chain_contents(base);
 }
 
 /* mid goes down into base; top gets base as its backing file. */
