@@ -146,7 +146,7 @@ summary() {
     printf '%s\n' $1 | sort -n | awk '{a[NR]=$1} END {printf "%d / %d / %d", a[1], a[int((NR+1)/2)], a[NR]}'
 }
 median() {
-    case $1 in failed:* | "") echo ""; return ;; esac
+    case $1 in failed:* | "" | "—") echo ""; return ;; esac
     printf '%s\n' $1 | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
 
