@@ -634,6 +634,40 @@ typedef enum {
  */
 int vmsnap_snapshot_delete(vmsnap_snapshot *snap, unsigned int flags, vmsnap_error **error);
 
+/**
+ * vmsnap_snapshot_deactivate_flags: flags for vmsnap_snapshot_deactivate().
+ * Exactly one of MERGE and DISCARD.
+ * Since: 0.2
+ */
+typedef enum {
+    /* Fold the snapshot into its parent: its point disappears, every other
+     * snapshot and the current state keep their contents. */
+    VMSNAP_SNAPSHOT_DEACTIVATE_MERGE = 1u << 0,
+    /* Remove the snapshot and the state built on it: its descendants and,
+     * if the current snapshot is it or below it, the current state. */
+    VMSNAP_SNAPSHOT_DEACTIVATE_DISCARD = 1u << 1,
+    /* Do it even though more than the snapshot's own point goes. */
+    VMSNAP_SNAPSHOT_DEACTIVATE_FORCE = 1u << 2,
+} vmsnap_snapshot_deactivate_flags;
+
+/**
+ * vmsnap_snapshot_deactivate: the 2010 snapshot RFC's Deactivate.
+ * MERGE is a data delete of @snap alone (vmsnap_snapshot_delete() with no
+ * flag); a snapshot holding memory is refused without FORCE, since its
+ * memory state cannot be folded into the parent. DISCARD removes @snap and
+ * its descendants with their data, merging nothing; when the current
+ * snapshot is @snap or one of its descendants the domain first reverts to
+ * @snap's parent (a running domain stops, as vmsnap_snapshot_revert()
+ * does), and a root @snap is then refused even with FORCE (no state to go
+ * back to). Without FORCE, a discard that would also remove descendants or
+ * the current state is refused with VMSNAP_ERR_OPERATION_DENIED, the
+ * message naming them; nothing changes. Works with the domain running,
+ * paused or shut off.
+ * Returns: how many snapshots went, or -1.
+ * Since: 0.2
+ */
+int vmsnap_snapshot_deactivate(vmsnap_snapshot *snap, unsigned int flags, vmsnap_error **error);
+
 /** Since: 0.1. Borrowed; never NULL. */
 const char *vmsnap_snapshot_get_name(const vmsnap_snapshot *snap);
 /** Since: 0.1. The domain @snap belongs to; borrowed. */

@@ -352,6 +352,25 @@ int vmsnap_snapshot_delete(vmsnap_snapshot *snap, unsigned int flags, vmsnap_err
     return removed < 0 ? -1 : 0;
 }
 
+int vmsnap_snapshot_deactivate(vmsnap_snapshot *snap, unsigned int flags, vmsnap_error **error)
+{
+    const unsigned int modes =
+        VMSNAP_SNAPSHOT_DEACTIVATE_MERGE | VMSNAP_SNAPSHOT_DEACTIVATE_DISCARD;
+    if (!vms_api_check_arg(__func__, snap, "snap", error) ||
+        !vms_api_check_flags(__func__, flags, modes | VMSNAP_SNAPSHOT_DEACTIVATE_FORCE, error))
+        return -1;
+    if ((flags & modes) == 0 || (flags & modes) == modes) {
+        vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
+                      "deactivating a snapshot needs exactly one of merge and discard");
+        return -1;
+    }
+    vms_deactivate_mode mode =
+        (flags & VMSNAP_SNAPSHOT_DEACTIVATE_MERGE) ? VMS_DEACTIVATE_MERGE : VMS_DEACTIVATE_DISCARD;
+    return vms_snapshot_data_deactivate(snap_store(snap), snap_dom_name(snap), snap->def->name,
+                                        mode, flags & VMSNAP_SNAPSHOT_DEACTIVATE_FORCE,
+                                        snap_progress(snap), error);
+}
+
 int vmsnap_snapshot_revert(vmsnap_snapshot *snap, unsigned int flags, vmsnap_error **error)
 {
     const unsigned int known = VMSNAP_SNAPSHOT_REVERT_RUNNING | VMSNAP_SNAPSHOT_REVERT_PAUSED;

@@ -13,6 +13,7 @@
 #include <vmsnap/vmsnap.h>
 
 #include "conf/snapshot_conf.h"
+#include "core/domain_state.h"
 #include "core/snapshot_meta.h"
 #include "store/store.h"
 #include "util/progress.h"
@@ -41,5 +42,30 @@ int vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name
 int vms_snapshot_data_delete(vms_store *store, const char *dom, const char *name,
                              vms_delete_scope scope, const vms_progress *progress,
                              vmsnap_error **error);
+
+/* With @state loaded (VMS_LOAD_EXCLUSIVE | VMS_LOAD_SNAPSHOTS): delete
+ * the snapshots named in @names, in that order, merging their data as
+ * vms_snapshot_data_delete() does; the domain may run. */
+bool vms_snapshot_data_delete_locked(vms_domain_state *state, GPtrArray *names,
+                                     const vms_progress *progress, vmsnap_error **error);
+
+/* With @state loaded likewise: remove the snapshots named in @names with
+ * their data, merged nowhere (internal tags and memory files deleted, files
+ * nothing uses any more removed). The caller makes sure the current state
+ * does not depend on them (the file-use rule keeps whatever it uses). */
+bool vms_snapshot_data_discard_locked(vms_domain_state *state, GPtrArray *names,
+                                      const vms_progress *progress, vmsnap_error **error);
+
+typedef enum {
+    VMS_DEACTIVATE_MERGE,   /* fold the snapshot into its parent: a data delete */
+    VMS_DEACTIVATE_DISCARD, /* remove it and the state built on it */
+} vms_deactivate_mode;
+
+/* The 2010 RFC's Deactivate (ADR 0006, "Mapping the RFC's deactivate").
+ * Without @force, refuses naming what would be lost besides the snapshot's
+ * own point. Returns how many snapshots went, or -1. */
+int vms_snapshot_data_deactivate(vms_store *store, const char *dom, const char *name,
+                                 vms_deactivate_mode mode, bool force, const vms_progress *progress,
+                                 vmsnap_error **error);
 
 #endif

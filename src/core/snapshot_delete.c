@@ -317,26 +317,77 @@ static bool delete_ctx_init(delete_ctx *ctx, vms_domain_state *state, const vms_
     return ctx->open_files != NULL;
 }
 
-/* Delete the data and metadata of the snapshots named in @doomed, in
- * order, with the domain's state loaded and locked. */
-static bool delete_each(vms_domain_state *state, GPtrArray *doomed, const vms_progress *progress,
-                        vmsnap_error **error)
+/* Reread QEMU's chains after a step that may have changed them. */
+static bool refresh_open_files(delete_ctx *ctx, vmsnap_error **error)
+{
+    if (!ctx->qmp)
+        return true;
+    g_hash_table_unref(ctx->open_files);
+    ctx->open_files = vms_qemu_open_files(ctx->qmp, error);
+    return ctx->open_files != NULL;
+}
+
+bool vms_snapshot_data_delete_locked(vms_domain_state *state, GPtrArray *names,
+                                     const vms_progress *progress, vmsnap_error **error)
 {
     delete_ctx ctx;
     bool ok = delete_ctx_init(&ctx, state, progress, error);
-    for (guint i = 0; ok && i < doomed->len; i++) {
-        vms_tree_node *node = vms_tree_lookup(state->tree, g_ptr_array_index(doomed, i));
+    for (guint i = 0; ok && i < names->len; i++) {
+        vms_tree_node *node = vms_tree_lookup(state->tree, g_ptr_array_index(names, i));
         ok = delete_data_one(&ctx, node, error) &&
-             vms_snapshot_meta_remove_one_locked(state, node, error) >= 0;
-        /* A block job changes QEMU's chains. */
-        if (ok && ctx.qmp) {
-            g_hash_table_unref(ctx.open_files);
-            ctx.open_files = vms_qemu_open_files(ctx.qmp, error);
-            ok = ctx.open_files != NULL;
-        }
+             vms_snapshot_meta_remove_one_locked(state, node, error) >= 0 &&
+             refresh_open_files(&ctx, error);
     }
     delete_ctx_clear(&ctx);
     return ok;
+}
+
+/* --- discard --------------------------------------------------------------- */
+
+/* The files @def's data lives in: its frozen (or internal-tag) files and
+ * its overlays. */
+static void add_snapshot_files(const vms_snapshot_def *def, GPtrArray *files)
+{
+    for (size_t i = 0; def->domain && i < def->domain->ndisks; i++)
+        if (vms_snapshot_stored_kind(def, def->domain->disks[i]) != VMS_SNAP_LOCATION_NO)
+            g_ptr_array_add(files, g_strdup(def->domain->disks[i]->source));
+    for (size_t i = 0; i < def->ndisks; i++)
+        if (def->disks[i]->source_file)
+            g_ptr_array_add(files, g_strdup(def->disks[i]->source_file));
+}
+
+/* Drop one snapshot's data without merging it anywhere: its internal tags
+ * and memory file go; its files are collected in @files for removal once
+ * nothing uses them. */
+static bool discard_data_one(delete_ctx *ctx, const vms_tree_node *node, GPtrArray *files,
+                             vmsnap_error **error)
+{
+    if (!check_delete(ctx, node, error))
+        return false;
+    const vms_snapshot_def *def = vms_node_def(node);
+    for (size_t i = 0; def->domain && i < def->domain->ndisks; i++) {
+        const vms_domain_disk *disk = def->domain->disks[i];
+        if (vms_snapshot_stored_kind(def, disk) == VMS_SNAP_LOCATION_INTERNAL &&
+            !delete_tag(ctx, disk, vms_snapshot_def_internal_tag(def), error))
+            return false;
+    }
+    add_snapshot_files(def, files);
+    return remove_memory_file(def, error);
+}
+
+bool vms_snapshot_data_discard_locked(vms_domain_state *state, GPtrArray *names,
+                                      const vms_progress *progress, vmsnap_error **error)
+{
+    delete_ctx ctx;
+    g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
+    bool ok = delete_ctx_init(&ctx, state, progress, error);
+    for (guint i = 0; ok && i < names->len; i++) {
+        vms_tree_node *node = vms_tree_lookup(state->tree, g_ptr_array_index(names, i));
+        ok = discard_data_one(&ctx, node, files, error) &&
+             vms_snapshot_meta_remove_one_locked(state, node, error) >= 0;
+    }
+    delete_ctx_clear(&ctx);
+    return ok && vms_files_remove_unused(state, files, NULL, NULL, error);
 }
 
 int vms_snapshot_data_delete(vms_store *store, const char *dom, const char *name,
@@ -359,5 +410,5 @@ int vms_snapshot_data_delete(vms_store *store, const char *dom, const char *name
     }
     if (scope != VMS_DELETE_CHILDREN_ONLY)
         g_ptr_array_add(doomed, g_strdup(name));
-    return delete_each(state, doomed, progress, error) ? (int)doomed->len : -1;
+    return vms_snapshot_data_delete_locked(state, doomed, progress, error) ? (int)doomed->len : -1;
 }
