@@ -597,6 +597,25 @@ typedef enum {
 int vmsnap_snapshot_revert(vmsnap_snapshot *snap, unsigned int flags, vmsnap_error **error);
 
 /**
+ * vmsnap_snapshot_start_flags: flags for vmsnap_snapshot_start().
+ * Since: 0.2
+ */
+typedef enum {
+    /* Leave the guest paused instead of running. */
+    VMSNAP_SNAPSHOT_START_PAUSED = 1u << 0,
+} vmsnap_snapshot_start_flags;
+
+/**
+ * vmsnap_snapshot_start: the 2010 RFC's StartWithSnapshot — revert to @snap
+ * (see vmsnap_snapshot_revert()) and run the domain from it, whatever state
+ * the snapshot recorded; START_PAUSED leaves it paused. The domain may be in
+ * any state but crashed.
+ * Returns: as vmsnap_snapshot_revert().
+ * Since: 0.2
+ */
+int vmsnap_snapshot_start(vmsnap_snapshot *snap, unsigned int flags, vmsnap_error **error);
+
+/**
  * vmsnap_snapshot_update_xml: apply an edited copy of @snap's XML (what
  * `snapshot-edit` does). Only <name> (a rename, as vmsnap_snapshot_rename())
  * and <description> may differ from vmsnap_snapshot_get_xml_desc()'s output;

@@ -387,6 +387,16 @@ int vmsnap_snapshot_revert(vmsnap_snapshot *snap, unsigned int flags, vmsnap_err
                                     snap_progress(snap), error);
 }
 
+int vmsnap_snapshot_start(vmsnap_snapshot *snap, unsigned int flags, vmsnap_error **error)
+{
+    if (!vms_api_check_arg(__func__, snap, "snap", error) ||
+        !vms_api_check_flags(__func__, flags, VMSNAP_SNAPSHOT_START_PAUSED, error))
+        return -1;
+    unsigned int revert = (flags & VMSNAP_SNAPSHOT_START_PAUSED) ? VMSNAP_SNAPSHOT_REVERT_PAUSED
+                                                                 : VMSNAP_SNAPSHOT_REVERT_RUNNING;
+    return vmsnap_snapshot_revert(snap, revert, error);
+}
+
 /* --- getters --------------------------------------------------------------- */
 
 const char *vmsnap_snapshot_get_name(const vmsnap_snapshot *snap)

@@ -723,6 +723,8 @@ static void test_null_arguments(void)
                  "vmsnap_domain_lookup_by_name: conn must not be NULL");
     g_assert_cmpint(vmsnap_snapshot_delete(NULL, 0, &err), ==, -1);
     assert_error(&err, VMSNAP_ERR_INVALID_ARG, "vmsnap_snapshot_delete: snap must not be NULL");
+    g_assert_cmpint(vmsnap_snapshot_start(NULL, 0, &err), ==, -1);
+    assert_error(&err, VMSNAP_ERR_INVALID_ARG, "vmsnap_snapshot_start: snap must not be NULL");
     g_assert_cmpint(vmsnap_conn_set_progress_callback(NULL, NULL, NULL, 0, &err), ==, -1);
     assert_error(&err, VMSNAP_ERR_INVALID_ARG,
                  "vmsnap_conn_set_progress_callback: conn must not be NULL");
