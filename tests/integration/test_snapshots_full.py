@@ -1,0 +1,534 @@
+#!/usr/bin/env python3
+"""Integration tests: full snapshots (disks and memory) of running and paused
+domains on the real test guest, and reverting to them from every state.
+
+Usage: test_snapshots_full.py VMSNAP_BINARY GUEST_DIR [TEST_NAME_PATTERN...]
+
+What is checked is what the guest itself says (docs/guest.md):
+- memory: the guest's `counter N` lines live only in its memory. A guest that
+  resumes from a full snapshot taken when it had printed N goes on with N+1
+  (never `counter 0`, which is a fresh boot). For a paused guest N is the
+  last line printed; for a running one it is bounded by the lines printed
+  before and after the snapshot command, and every revert to the same
+  snapshot — from running, from shut off, in place — must give the same
+  N+1;
+- disks: the counter in each disk's first sector at the snapshot (read from
+  the frozen file or the internal tag with qemu-img) is N or N+1 (a tick
+  writes the disks before it prints), and after a revert the guest's disks
+  read the snapshot's value until its first tick;
+- the files: memory files are 0600 and where the user said; refusals leave
+  no snapshot, no overlay, no memory file and a guest that never stopped.
+
+Revert and create times of the 256 MiB guest are printed as TAP comments.
+"""
+
+import json
+import os
+import stat
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+from guestlib import DOM, QUIET_PERIOD, GuestTestCase, qemu_img, wait_pid_gone
+import guestlib
+import tap  # tests/tap.py, on the path guestlib sets
+
+QCOW2_AND_RAW = (("vda", "qcow2"), ("vdb", "raw"))
+TWO_QCOW2 = (("vda", "qcow2"), ("vdb", "qcow2"))
+
+
+def read_counter_shared(path, tag=None):
+    """The counter in the first sector of @path (or of its internal snapshot
+    @tag) while a QEMU may hold the image: read with force-share."""
+    with_tag = ["-l", f"snapshot.name={tag}"] if tag else []
+    out = os.path.join(os.path.dirname(path), ".sector")
+    try:
+        qemu_img("convert", "-U", *with_tag, "-f", image_format_shared(path), "-O", "raw",
+                 path, out)
+        with open(out, "rb") as f:
+            sector = f.read(512)
+    finally:
+        if os.path.exists(out):
+            os.unlink(out)
+    if sector.startswith(b"VMSNAPCOUNTER "):
+        return int(sector.split(b"\n", 1)[0].split(b" ")[1])
+    return None
+
+
+def image_format_shared(path):
+    _code, out = qemu_img("info", "-U", "--output=json", path)
+    return json.loads(out)["format"]
+
+
+class FullSnapshotTestCase(GuestTestCase):
+
+    # -- the guest's counters -------------------------------------------------
+
+    def last_counter(self):
+        counters = self.serial.counters()
+        self.assertTrue(counters, f"no counter line yet:\n{self.serial.tail()}")
+        return counters[-1][1]
+
+    def resumed_counter(self, lines=3):
+        """After a revert (the serial log marked before it): the value the
+        restored guest printed first. The log may still show lines of the
+        guest before the revert (a revert in place keeps QEMU and its log):
+        the restored guest's lines are those after the last jump. Checks
+        that it counts on from there, one by one, without booting."""
+        end = time.monotonic() + guestlib.LINE_DEADLINE
+        while True:
+            values = [v for _i, v in self.serial.counters()]
+            start = max([i for i in range(1, len(values)) if values[i] != values[i - 1] + 1],
+                        default=0)
+            if len(values) - start >= lines:
+                break
+            if time.monotonic() >= end:
+                raise AssertionError(f"the guest did not count {lines} lines after the revert:"
+                                     f"\n{self.serial.tail()}")
+            time.sleep(guestlib.POLL)
+        resumed = values[start:]
+        self.assertEqual(resumed[:lines], list(range(resumed[0], resumed[0] + lines)))
+        self.assertNotEqual(resumed[0], 0, "the guest booted instead of resuming")
+        return resumed[0]
+
+    def wait_new_line(self):
+        """Wait until the guest prints its next counter line; returns it."""
+        last = self.last_counter()
+        return self.wait_counter(last + 1)
+
+    def assert_quiet(self):
+        """A paused guest prints nothing."""
+        before = self.serial.counters()
+        time.sleep(QUIET_PERIOD)
+        self.assertEqual(self.serial.counters(), before,
+                         f"the guest printed while paused:\n{self.serial.tail()}")
+
+    # -- snapshots ------------------------------------------------------------
+
+    def create(self, name, *options):
+        """snapshot-create-as on the running guest; returns (the last
+        counter printed before, the last printed after the command, its
+        time)."""
+        before = self.last_counter()
+        t0 = time.monotonic()
+        self.assertEqual(self.ok("snapshot-create-as", DOM, name, *options),
+                         f"Domain snapshot {name} created\n")
+        took = time.monotonic() - t0
+        after = self.last_counter()
+        tap.comment(f"snapshot-create-as {name} {' '.join(options)}: {took * 1000:.0f} ms")
+        return before, after
+
+    def snapshot_xml(self, name):
+        return ET.fromstring(self.ok("snapshot-dumpxml", DOM, name))
+
+    def revert(self, name, *options, expect_state="running"):
+        """snapshot-revert, timed; checks the run state after it."""
+        state_before = self.domstate()
+        pid = self.qemu_pid() if state_before != "shut off" else None
+        self.serial.mark()
+        t0 = time.monotonic()
+        out = self.ok("snapshot-revert", DOM, name, *options)
+        took = time.monotonic() - t0
+        if self.qemu_pid() != pid:
+            # A new QEMU wrote a new log, which may well begin with the same
+            # lines as the old one (the guest resumed where it was): read it
+            # from its start.
+            self.serial.prefix = b""
+            self.serial.start = 0
+        self.assertTrue(out.startswith(f"Domain '{DOM}' reverted to snapshot '{name}'\n"), out)
+        self.assertEqual(self.domstate(), expect_state)
+        tap.comment(f"snapshot-revert {name} {' '.join(options)} from {state_before}: "
+                    f"{took * 1000:.0f} ms")
+        return took
+
+    def disk_counters_at(self, name):
+        """{disk: counter} each disk held at snapshot @name, read from its
+        frozen file (external) or its internal tag."""
+        xml = self.snapshot_xml(name)
+        as_taken = {d.find("target").get("dev"): d.find("source").get("file")
+                    for d in xml.iterfind("domain/devices/disk")}
+        counters = {}
+        for disk in xml.iterfind("disks/disk"):
+            kind = disk.get("snapshot")
+            target = disk.get("name")
+            if kind == "external":
+                counters[target] = read_counter_shared(as_taken[target])
+            elif kind == "internal":
+                counters[target] = read_counter_shared(as_taken[target], name)
+        return counters
+
+    def assert_disks_match(self, name, resumed):
+        """The disks at the snapshot agree with the memory: each holds the
+        last value printed or the one being written (docs/guest.md)."""
+        for disk, value in self.disk_counters_at(name).items():
+            self.assertIn(value, (resumed - 1, resumed),
+                          f"{disk} at snapshot {name} holds {value}, the guest resumed "
+                          f"at {resumed}")
+
+    def current_disks(self):
+        xml = ET.fromstring(self.ok("dumpxml", DOM))
+        return {d.find("target").get("dev"): d.find("source").get("file")
+                for d in xml.iterfind("devices/disk")}
+
+    def running_full_cycle(self, name, disks, *options):
+        """Take a full snapshot of the running guest, let it go on, revert
+        to it from running and from shut off: the guest resumes at the same
+        counter both times. Returns (snapshot XML, resumed counter)."""
+        self.define(disks=disks)
+        self.boot()
+        self.wait_counter(3)
+        before, after = self.create(name, *options)
+        self.assertEqual(self.domstate(), "running")
+        # The guest went on from where it was: no boot, no gap.
+        self.wait_counter(after + 3)
+        xml = self.snapshot_xml(name)
+        self.assertEqual(xml.findtext("state"), "running")
+
+        pid = self.qemu_pid()
+        self.revert(name)
+        resumed = self.resumed_counter()
+        self.assertTrue(before + 1 <= resumed <= after + 1,
+                        f"resumed at {resumed}; the snapshot was taken after {before} and "
+                        f"before {after + 1} were printed")
+        self.assert_disks_match(name, resumed)
+        in_place = self.qemu_pid() == pid
+
+        self.ok("destroy", DOM)
+        self.revert(name)
+        self.assertEqual(self.resumed_counter(), resumed, "the second revert resumed elsewhere")
+        return xml, resumed, in_place
+
+
+class RunningTest(FullSnapshotTestCase):
+
+    def test_full_external_is_the_default(self):
+        # A running domain's snapshot holds its memory unless --disk-only;
+        # disks external by default (a raw one too), so the memory is too.
+        xml, resumed, in_place = self.running_full_cycle("s1", QCOW2_AND_RAW)
+        memory = xml.find("memory")
+        self.assertEqual(memory.get("snapshot"), "external")
+        path = memory.get("file")
+        self.assertEqual(path, os.path.join(self.state, "domains", DOM, "memory", "s1.vmstate"))
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(4), b"QEVM")  # QEMU's migration stream, for now
+        self.assertEqual([d.get("snapshot") for d in xml.iterfind("disks/disk")],
+                         ["external", "external"])
+        self.assertFalse(in_place, "an external revert restarts QEMU")
+
+    def test_full_internal(self):
+        # --memspec snapshot=internal makes internal the disks' default: the
+        # VM state goes into vda's qcow2, both disks get the tag.
+        xml, resumed, in_place = self.running_full_cycle("s1", TWO_QCOW2,
+                                                         "--memspec", "snapshot=internal")
+        self.assertEqual(xml.find("memory").get("snapshot"), "internal")
+        self.assertIsNone(xml.find("memory").get("file"))
+        self.assertEqual([d.get("snapshot") for d in xml.iterfind("disks/disk")],
+                         ["internal", "internal"])
+        self.assertTrue(in_place, "QEMU ran the snapshot's configuration: snapshot-load in place")
+        for path in self.current_disks().values():
+            self.assertEqual(internal_tags_shared(path), ["s1"])
+        self.assertFalse(os.path.exists(os.path.join(self.state, "domains", DOM, "memory",
+                                                     "s1.vmstate")))
+
+    def test_all_disks_internal_makes_memory_internal(self):
+        self.define(disks=TWO_QCOW2)
+        self.boot()
+        self.create("s1", "--diskspec", "vda,snapshot=internal", "--diskspec",
+                    "vdb,snapshot=internal")
+        self.assertEqual(self.snapshot_xml("s1").find("memory").get("snapshot"), "internal")
+
+    def test_external_memory_with_internal_disk(self):
+        # Memory in a file, one disk internal and one external: allowed.
+        self.running_full_cycle("s1", TWO_QCOW2, "--diskspec", "vda,snapshot=internal")
+
+    def test_memspec_file_and_paused_revert(self):
+        mem = os.path.join(self.tmp, "saved", "guest.mem")
+        os.mkdir(os.path.dirname(mem))
+        self.define()
+        self.boot()
+        self.wait_counter(2)
+        before, after = self.create("s1", "--memspec", f"file={mem}")
+        xml = self.snapshot_xml("s1")
+        self.assertEqual(xml.find("memory").attrib, {"snapshot": "external", "file": mem})
+        self.assertEqual(stat.S_IMODE(os.stat(mem).st_mode), 0o600)
+        # --paused: the guest comes back but does not run until resumed.
+        self.revert("s1", "--paused", expect_state="paused")
+        self.assert_quiet()
+        self.ok("resume", DOM)
+        resumed = self.resumed_counter()
+        self.assertTrue(before + 1 <= resumed <= after + 1)
+
+    def test_revert_running_guest_to_disk_only_internal(self):
+        # Running disk-only internal: reverting boots (no memory), from
+        # running and from shut off, and the guest finds the same counter.
+        self.define(disks=TWO_QCOW2)
+        self.boot()
+        self.wait_counter(3)
+        before, after = self.create("d1", "--disk-only", "--diskspec", "vda,snapshot=internal",
+                                    "--diskspec", "vdb,snapshot=internal")
+        self.assertEqual(self.snapshot_xml("d1").findtext("state"), "disk-snapshot")
+        self.wait_counter(after + 2)
+        seen = []
+        for _ in range(2):
+            self.revert("d1", "--running")
+            disks = self.wait_disk_lines()
+            self.assertEqual(len(set(disks.values())), 1, disks)
+            seen.append(int(disks["vda"]))
+            self.ok("destroy", DOM)
+        self.assertEqual(seen[0], seen[1])
+        self.assertTrue(before <= seen[0] <= after + 1, (before, seen, after))
+
+    def test_internal_full_after_an_external_one(self):
+        # s1 internal, then s2 external on top: s1's file is frozen under
+        # s2's overlay. Reverting to s1 loads it from a copy; the frozen file
+        # keeps its tag and s2 still resumes.
+        self.define(disks=TWO_QCOW2)
+        originals = self.current_disks()
+        self.boot()
+        self.wait_counter(2)
+        b1, a1 = self.create("s1", "--memspec", "snapshot=internal")
+        self.wait_counter(a1 + 2)
+        b2, a2 = self.create("s2")
+        self.wait_counter(a2 + 2)
+        self.revert("s1")
+        r1 = self.resumed_counter()
+        self.assertTrue(b1 + 1 <= r1 <= a1 + 1, (b1, r1, a1))
+        for path in originals.values():
+            self.assertEqual(internal_tags_shared(path), ["s1"])
+        for path in self.current_disks().values():
+            self.assertNotIn(path, originals.values())
+            self.assertEqual(internal_tags_shared(path), [])
+        self.revert("s2")
+        r2 = self.resumed_counter()
+        self.assertTrue(b2 + 1 <= r2 <= a2 + 1, (b2, r2, a2))
+        self.ok("destroy", DOM)
+        self.revert("s1")
+        self.assertEqual(self.resumed_counter(), r1)
+
+    def test_halt(self):
+        self.define()
+        self.boot()
+        self.wait_counter(2)
+        pid = self.qemu_pid()
+        before, after = self.create("s1", "--halt")
+        self.assertTrue(wait_pid_gone(pid), "QEMU still runs after --halt")
+        self.assertEqual(self.domstate(), "shut off")
+        self.assertEqual(self.snapshot_xml("s1").findtext("state"), "running")
+        # The RFC's start-with-snapshot resumes it.
+        self.serial.prefix, self.serial.start = b"", 0
+        # (The overlay the halted domain was left on is not a snapshot: it
+        # goes, and the command says so.)
+        self.assertEqual(self.ok("start-with-snapshot", DOM, "s1"),
+                         f"Domain '{DOM}' started from snapshot 's1'\nThe state the domain was "
+                         "in was not a snapshot and has been discarded (1 file)\n")
+        self.assertEqual(self.domstate(), "running")
+        resumed = self.resumed_counter()
+        self.assertTrue(before + 1 <= resumed <= after + 1)
+
+    def test_live_is_accepted(self):
+        # --live takes the same snapshot for now (the guest pauses while its
+        # memory is saved).
+        self.define()
+        self.boot()
+        self.wait_counter(2)
+        self.create("s1", "--live")
+        self.assertEqual(self.snapshot_xml("s1").find("memory").get("snapshot"), "external")
+        self.assertEqual(self.domstate(), "running")
+
+    def test_no_metadata(self):
+        self.define()
+        originals = self.current_disks()
+        self.boot()
+        self.wait_counter(2)
+        mem = os.path.join(self.tmp, "nometa.mem")
+        self.create("s1", "--no-metadata", "--memspec", mem)
+        self.assertEqual(self.ok("snapshot-list", DOM, "--name"), "")
+        self.assertTrue(os.path.exists(mem))
+        # The domain follows its new overlay all the same.
+        vda = self.current_disks()["vda"]
+        self.assertNotEqual(vda, originals["vda"])
+        _code, info = qemu_img("info", "-U", "--output=json", vda)
+        self.assertEqual(json.loads(info)["full-backing-filename"], originals["vda"])
+        self.assertEqual(self.domstate(), "running")
+
+    def test_reuse_external(self):
+        self.define()
+        vda = self.current_disks()["vda"]
+        mine = os.path.join(self.disk_dir, "mine.qcow2")
+        qemu_img("create", "-q", "-f", "qcow2", "-b", vda, "-F", "qcow2", mine)
+        wrong = os.path.join(self.disk_dir, "wrong.qcow2")
+        qemu_img("create", "-q", "-f", "qcow2", wrong, "16M")
+        self.boot()
+        self.wait_counter(2)
+        self.assertEqual(
+            self.vmsnap("snapshot-create-as", DOM, "s1", "--reuse-external",
+                        "--diskspec", f"vda,file={wrong}"),
+            (1, "", f"error: --reuse-external: '{wrong}' is backed by no file, not by the "
+                    f"current file of disk vda, '{vda}'; create the overlay on that file\n"))
+        self.assertEqual(self.vmsnap("snapshot-create-as", DOM, "s1", "--diskspec",
+                                     f"vda,file={mine}"),
+                         (1, "", f"error: '{mine}' exists; vmsnap never overwrites a file: "
+                                 "choose another file name\n"))
+        before, after = self.create("s1", "--reuse-external", "--diskspec", f"vda,file={mine}")
+        self.assertEqual(self.current_disks()["vda"], mine)
+        self.revert("s1")
+        resumed = self.resumed_counter()
+        self.assertTrue(before + 1 <= resumed <= after + 1)
+
+
+class PausedTest(FullSnapshotTestCase):
+
+    def paused_cycle(self, disks, *options):
+        """Suspend right after a line, take a full snapshot: the guest stays
+        paused. Revert from running (the snapshot's recorded state: paused)
+        and from shut off with --running: it resumes at exactly the next
+        line."""
+        self.define(disks=disks)
+        self.boot()
+        self.wait_counter(2)
+        self.wait_new_line()
+        self.ok("suspend", DOM)
+        text = self.serial.text()
+        self.assertTrue(text.endswith(b"\n"), "paused in the middle of a line; try again")
+        last = self.last_counter()
+        self.create("p1", *options)
+        self.assertEqual(self.domstate(), "paused")
+        self.assertEqual(self.snapshot_xml("p1").findtext("state"), "paused")
+        self.assert_quiet()
+        self.serial.mark()
+        self.ok("resume", DOM)
+        self.assertEqual(self.resumed_counter(), last + 1, "the guest after the snapshot")
+        self.wait_counter(last + 4)
+
+        self.revert("p1", expect_state="paused")
+        self.assert_quiet()
+        self.ok("resume", DOM)
+        self.assertEqual(self.resumed_counter(), last + 1)
+        self.assert_disks_match("p1", last + 1)
+        self.ok("destroy", DOM)
+        self.revert("p1", "--running")
+        self.assertEqual(self.resumed_counter(), last + 1)
+        return self.snapshot_xml("p1")
+
+    def test_paused_full_external(self):
+        xml = self.paused_cycle(QCOW2_AND_RAW)
+        self.assertEqual(xml.find("memory").get("snapshot"), "external")
+
+    def test_paused_full_internal(self):
+        xml = self.paused_cycle(TWO_QCOW2, "--memspec", "snapshot=internal")
+        self.assertEqual(xml.find("memory").get("snapshot"), "internal")
+
+    def test_two_full_snapshots_while_paused(self):
+        # QEMU keeps its disks inactive after saving memory; the next
+        # snapshot of the still paused guest must work all the same.
+        self.define(disks=TWO_QCOW2)
+        self.boot()
+        self.wait_counter(2)
+        self.wait_new_line()
+        self.ok("suspend", DOM)
+        last = self.last_counter()
+        self.create("p1")
+        self.create("p2")
+        self.create("p3", "--memspec", "snapshot=internal", "--diskspec", "vda,snapshot=internal",
+                    "--diskspec", "vdb,snapshot=internal")
+        self.create("p4", "--disk-only")
+        self.assertEqual(self.domstate(), "paused")
+        for name in ("p1", "p3"):
+            self.revert(name, "--running")
+            self.assertEqual(self.resumed_counter(), last + 1, name)
+
+
+class RefusalTest(FullSnapshotTestCase):
+
+    def assert_untouched(self, disks, pid):
+        """Nothing changed: no snapshot, the same disks, no memory file, and
+        the guest went on counting."""
+        self.assertEqual(self.ok("snapshot-list", DOM, "--name"), "")
+        self.assertEqual(self.current_disks(), disks)
+        self.assertEqual(sorted(os.listdir(self.disk_dir)),
+                         sorted(os.path.basename(p) for p in disks.values()))
+        memory_dir = os.path.join(self.state, "domains", DOM, "memory")
+        self.assertEqual(os.listdir(memory_dir) if os.path.isdir(memory_dir) else [], [])
+        self.assertEqual(self.qemu_pid(), pid)
+        self.wait_new_line()
+        self.assertEqual(self.domstate(), "running")
+
+    def test_create_refusals(self):
+        self.define(disks=QCOW2_AND_RAW)
+        disks = self.current_disks()
+        self.boot()
+        self.wait_counter(1)
+        pid = self.qemu_pid()
+        existing = os.path.join(self.tmp, "exists.mem")
+        with open(existing, "w") as f:
+            f.write("keep me")
+        cases = [
+            (("--memspec", "snapshot=internal"),
+             f"disk vdb of domain '{DOM}' is raw; raw disks only take external snapshots"),
+            (("--memspec", "snapshot=internal", "--diskspec", "vdb,snapshot=external"),
+             "snapshot 's1': internal memory is saved inside the disks' qcow2 files, so every "
+             "disk must be internal, but disk vdb is external; make the memory external "
+             "(--memspec snapshot=external) or the disk internal (--diskspec "
+             "vdb,snapshot=internal)"),
+            (("--memspec", "snapshot=internal", "--diskspec", "vda,snapshot=no",
+              "--diskspec", "vdb,snapshot=no"),
+             "snapshot 's1': internal memory is saved inside a qcow2 disk, and no disk is part "
+             "of the snapshot; include a qcow2 disk or make the memory external"),
+            (("--memspec", existing),
+             f"'{existing}' exists; vmsnap never overwrites a file: choose another file for "
+             "the memory"),
+            (("--memspec", os.path.join(self.tmp, "no-such-dir", "m")),
+             f"cannot create memory file '{os.path.join(self.tmp, 'no-such-dir', 'm')}': No "
+             "such file or directory"),
+            (("--disk-only", "--live"),
+             "--live applies to full snapshots (with memory); leave it out of a disk-only one"),
+            (("--no-metadata",),
+             "a snapshot without metadata keeps no record of where its memory went; name the "
+             "memory file (--memspec file=PATH) or take a disk-only snapshot"),
+        ]
+        for options, message in cases:
+            self.assertEqual(self.vmsnap("snapshot-create-as", DOM, "s1", *options),
+                             (1, "", f"error: {message}\n"), options)
+            self.assert_untouched(disks, pid)
+        with open(existing) as f:
+            self.assertEqual(f.read(), "keep me")
+        os.unlink(existing)
+
+    def test_missing_memory_file(self):
+        self.define()
+        self.boot()
+        self.wait_counter(1)
+        self.create("s1")
+        path = self.snapshot_xml("s1").find("memory").get("file")
+        os.unlink(path)
+        pid = self.qemu_pid()
+        disks = self.current_disks()
+        self.assertEqual(self.vmsnap("snapshot-revert", DOM, "s1"),
+                         (1, "", f"error: the memory file '{path}' of snapshot 's1' is missing, "
+                                 "so the guest cannot resume from it; put the file back, or "
+                                 "revert to another snapshot\n"))
+        # Refused before anything stopped or changed.
+        self.assertEqual(self.qemu_pid(), pid)
+        self.assertEqual(self.current_disks(), disks)
+        self.wait_new_line()
+
+    def test_shut_off_domain_has_no_memory(self):
+        self.define()
+        self.assertEqual(self.vmsnap("snapshot-create-as", DOM, "s1", "--memspec",
+                                     "snapshot=external"),
+                         (1, "", f"error: domain '{DOM}' is shut off: it has no memory to save; "
+                                 "take a disk-only snapshot\n"))
+        self.assertEqual(self.vmsnap("snapshot-create-as", DOM, "s1", "--live"),
+                         (1, "", f"error: domain '{DOM}' is shut off: --live applies to saving "
+                                 "a running guest's memory\n"))
+
+
+def internal_tags_shared(path):
+    """Internal snapshot names in @path, read while a QEMU may hold it."""
+    _code, out = qemu_img("info", "-U", "--output=json", path)
+    return sorted(s["name"] for s in json.loads(out).get("snapshots", []))
+
+
+if __name__ == "__main__":
+    tap.main(lambda: guestlib.main(sys.modules[__name__], __doc__))
