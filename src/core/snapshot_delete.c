@@ -261,19 +261,6 @@ static bool merge_frozen_file(delete_ctx *ctx, const vms_domain_disk *disk, GPtr
                                            base, touched, error);
 }
 
-/* An external memory file belongs to its snapshot alone. */
-static bool remove_memory_file(const vms_snapshot_def *def, vmsnap_error **error)
-{
-    if (def->memory != VMS_SNAP_LOCATION_EXTERNAL || !def->memory_file ||
-        !vms_path_exists(def->memory_file))
-        return true;
-    if (g_unlink(def->memory_file) == 0)
-        return true;
-    vms_error_set_errno(error, VMSNAP_ERR_IO, errno, "cannot remove the memory file '%s'",
-                        def->memory_file);
-    return false;
-}
-
 static bool delete_data_one(delete_ctx *ctx, const vms_tree_node *node, vmsnap_error **error)
 {
     if (!check_delete(ctx, node, error))
@@ -296,7 +283,7 @@ static bool delete_data_one(delete_ctx *ctx, const vms_tree_node *node, vmsnap_e
     }
     /* Files kept only for this snapshot (a frozen file, or a file a revert
      * left behind because it held this snapshot's internal tag) go too. */
-    return remove_memory_file(def, error) &&
+    return vms_memory_file_remove(def, error) &&
            vms_files_remove_unused(ctx->state, touched, node, NULL, error);
 }
 
@@ -372,7 +359,7 @@ static bool discard_data_one(delete_ctx *ctx, const vms_tree_node *node, GPtrArr
             return false;
     }
     add_snapshot_files(def, files);
-    return remove_memory_file(def, error);
+    return vms_memory_file_remove(def, error);
 }
 
 bool vms_snapshot_data_discard_locked(vms_domain_state *state, GPtrArray *names,

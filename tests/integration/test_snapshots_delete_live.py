@@ -341,5 +341,159 @@ class LiveInternalTest(LiveDeleteCase):
             self.assertEqual(chain_files_u(path), [path, originals[disk]])
         self.finish()
 
+
+class DeactivateTest(LiveDeleteCase):
+    """snapshot-deactivate --merge / --discard [--force] on the tree of the
+    shut-off domain's DeleteTest (disks written with qemu-io, no boot):
+
+        a ─┬─ b ─┬─ c ── d
+           │     └─ e
+           └─ f ── g   (current: g, the disks changed since)
+    """
+
+    def build_tree(self):
+        self.define_patterned(QCOW2_AND_RAW)
+        for value, (name, revert_to) in enumerate(
+                [("a", None), ("b", None), ("c", None), ("d", None), ("e", "b"), ("f", "a"),
+                 ("g", None)], 1):
+            if revert_to:
+                self.revert(revert_to)
+            self.write_disks(value)
+            self.create(name, value, "--disk-only")
+            self.kinds[name] = {"vda": "external", "vdb": "external"}
+        self.write_disks(8)
+        self.assert_tree()
+
+    def refused(self, args, message):
+        files = sorted(os.listdir(self.disk_dir))
+        before = self.export_current()
+        self.assertEqual(self.vmsnap("snapshot-deactivate", DOM, *args), (1, "", message), args)
+        self.assertEqual(sorted(os.listdir(self.disk_dir)), files)
+        self.assert_current_is(before, f"a refused deactivate {args}")
+        self.assert_tree()
+
+    def test_merge(self):
+        self.build_tree()
+        before = self.export_current()
+        self.assertEqual(self.ok("snapshot-deactivate", DOM, "b", "--merge"),
+                         "Domain snapshot b merged\n")
+        self.account_delete("b", (), "Domain snapshot b deleted\n")
+        self.assert_current_is(before, "merging b")
+        self.assert_tree()
+        self.assert_files()
+        self.assert_every_snapshot_reverts(boot_last=False)
+
+    def test_discard_refusals_name_what_would_be_lost(self):
+        self.build_tree()
+        self.refused(("b", "--discard"),
+                     "error: discarding snapshot 'b' would also discard snapshots 'c', 'd' and "
+                     "'e'; add --force to discard them\n")
+        self.refused(("f", "--discard"),
+                     "error: discarding snapshot 'f' would also discard snapshot 'g' and the "
+                     f"current state of domain '{DOM}'; add --force to discard them\n")
+        self.refused(("g", "--discard"),
+                     "error: discarding snapshot 'g' would also discard the current state of "
+                     f"domain '{DOM}'; add --force to discard it\n")
+        self.refused(("a", "--discard", "--force"),
+                     f"error: discarding snapshot 'a' would discard the current state of domain "
+                     f"'{DOM}', and 'a' has no parent snapshot to go back to; revert to a "
+                     "snapshot outside it first, or merge it (snapshot-delete) to keep the "
+                     "current state\n")
+        self.assertEqual(self.vmsnap("snapshot-deactivate", DOM, "b"),
+                         (2, "", "error: say what to do: --merge or --discard\n"
+                          + self.usage()))
+        self.assertEqual(self.vmsnap("snapshot-deactivate", DOM, "b", "--merge", "--discard")[0],
+                         2)
+        # A leaf nothing is built on goes without --force.
+        self.assertEqual(self.ok("snapshot-deactivate", DOM, "e", "--discard"),
+                         "Domain snapshot e discarded\n")
+        self.forget("e", with_children=True)
+        self.assert_tree()
+        self.assert_files()
+
+    def usage(self):
+        return self.vmsnap("help", "snapshot-deactivate")[1].split("\n\n")[0] + "\n"
+
+    def test_discard_with_the_current_state(self):
+        # f, g and the current state go: the domain is at a afterwards.
+        self.build_tree()
+        self.assertEqual(self.ok("snapshot-deactivate", DOM, "f", "--discard", "--force"),
+                         "Domain snapshot f and 1 descendant discarded\n"
+                         f"The current state was discarded too; domain '{DOM}' is at snapshot "
+                         "'a' now\n")
+        self.forget("f", with_children=True)
+        self.current = "a"
+        self.assert_tree()
+        self.assert_disks_are("a")
+        self.assert_files()
+        self.assert_every_snapshot_reverts()
+
+    def test_discard_a_subtree_keeps_the_current_state(self):
+        self.build_tree()
+        before = self.export_current()
+        self.assertEqual(self.ok("snapshot-deactivate", DOM, "b", "--discard", "--force"),
+                         "Domain snapshot b and 3 descendants discarded\n")
+        self.forget("b", with_children=True)
+        self.assert_current_is(before, "discarding b")
+        self.assert_tree()
+        self.assert_files()
+        self.assert_every_snapshot_reverts(boot_last=False)
+
+
+class LiveDeactivateTest(LiveDeleteCase):
+
+    def test_discard_while_running(self):
+        # A subtree beside the running state goes while the guest runs on;
+        # then the current state itself: the domain reverts to the parent.
+        self.build_live_tree()
+        since = len(self.serial.lines()[0]) - 1
+        self.assertEqual(self.ok("snapshot-deactivate", DOM, "b", "--discard", "--force"),
+                         "Domain snapshot b and 3 descendants discarded\n")
+        self.forget("b", with_children=True)
+        self.assert_still_counting(since)
+        self.assert_tree()
+        self.assert_snapshots_intact()
+        self.assert_no_unused_file()
+        pid = self.qemu_pid()
+        self.assertEqual(self.ok("snapshot-deactivate", DOM, "g", "--discard", "--force"),
+                         "Domain snapshot g discarded\n"
+                         f"The current state was discarded too; domain '{DOM}' is at snapshot "
+                         "'f' now\n")
+        self.forget("g", with_children=True)
+        self.current = "f"
+        self.assert_shut_off(pid)
+        self.assert_tree()
+        self.assert_disks_are("f")
+        self.assert_files()
+        self.assert_every_snapshot_reverts()
+
+    def test_merge_of_a_full_snapshot_needs_force(self):
+        self.define_patterned(QCOW2_AND_RAW)
+        self.boot()
+        self.take("d1")
+        self.wait_counter(self.last_counter() + 2)
+        self.assertEqual(self.ok("snapshot-create-as", DOM, "full"),
+                         "Domain snapshot full created\n")
+        self.parents["full"] = self.current
+        self.current = "full"
+        xml = self.snapshot_xml("full")
+        memory = xml.find("memory").get("file")
+        self.assertTrue(os.path.exists(memory), memory)
+        self.assertEqual(self.vmsnap("snapshot-deactivate", DOM, "full", "--merge"),
+                         (1, "", "error: merging snapshot 'full' would lose its memory state: "
+                          "only disks fold into the parent snapshot; add --force to merge it "
+                          "anyway\n"))
+        self.assert_tree()
+        since = len(self.serial.lines()[0]) - 1
+        self.assertEqual(self.ok("snapshot-deactivate", DOM, "full", "--merge", "--force"),
+                         "Domain snapshot full merged\n")
+        self.forget("full", with_children=False)
+        self.assertFalse(os.path.exists(memory), "the memory file stayed")
+        self.assert_still_counting(since)
+        self.assert_tree()
+        self.assert_snapshots_intact()
+        self.assert_no_unused_file()
+        self.finish()
+
 if __name__ == "__main__":
     tap.main(lambda: guestlib.main(sys.modules[__name__], __doc__))

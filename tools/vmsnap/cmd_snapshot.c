@@ -422,3 +422,55 @@ int cmd_snapshot_delete(cli_ctx *ctx, const cli_args *args)
         printf("Domain snapshot %s deleted\n", name);
     return CLI_EXIT_OK;
 }
+
+/* ------------------------------------------------------------------ */
+/* snapshot-deactivate                                                 */
+/* ------------------------------------------------------------------ */
+
+/* The current snapshot's name, or NULL. */
+static char *current_name(vmsnap_domain *dom)
+{
+    vmsnap_error *err = NULL;
+    g_autoptr(vmsnap_snapshot) current = vmsnap_domain_snapshot_current(dom, 0, &err);
+    vmsnap_error_free(err);
+    return current ? g_strdup(vmsnap_snapshot_get_name(current)) : NULL;
+}
+
+int cmd_snapshot_deactivate(cli_ctx *ctx, const cli_args *args)
+{
+    int rc = cli_exclusive(ctx, args, "merge", "discard");
+    if (rc)
+        return rc;
+    bool discard = cli_args_has(args, "discard");
+    if (!discard && !cli_args_has(args, "merge"))
+        return cli_usage_error(ctx, "say what to do: --merge or --discard");
+    unsigned int flags =
+        discard ? VMSNAP_SNAPSHOT_DEACTIVATE_DISCARD : VMSNAP_SNAPSHOT_DEACTIVATE_MERGE;
+    if (cli_args_has(args, "force"))
+        flags |= VMSNAP_SNAPSHOT_DEACTIVATE_FORCE;
+
+    g_autoptr(vmsnap_domain) dom = NULL;
+    g_autoptr(vmsnap_snapshot) snap = NULL;
+    rc = cli_domain_snapshot_args(ctx, args, &dom, &snap);
+    if (rc)
+        return rc;
+    g_autofree char *name = g_strdup(vmsnap_snapshot_get_name(snap));
+    g_autofree char *parent = g_strdup(vmsnap_snapshot_get_parent_name(snap));
+    g_autofree char *current_before = current_name(dom);
+    vmsnap_error *err = NULL;
+    int gone = vmsnap_snapshot_deactivate(snap, flags, &err);
+    if (gone < 0)
+        return cli_fail(err);
+    if (!discard)
+        printf("Domain snapshot %s merged\n", name);
+    else if (gone == 1)
+        printf("Domain snapshot %s discarded\n", name);
+    else
+        printf("Domain snapshot %s and %d descendant%s discarded\n", name, gone - 1,
+               gone == 2 ? "" : "s");
+    g_autofree char *current_after = current_name(dom);
+    if (discard && current_before && g_strcmp0(current_before, current_after) != 0)
+        printf("The current state was discarded too; domain '%s' is at snapshot '%s' now\n",
+               vmsnap_domain_get_name(dom), parent);
+    return CLI_EXIT_OK;
+}

@@ -208,6 +208,16 @@ static const cli_opt opts_snapshot_delete[] = {
     OPT_END,
 };
 
+static const cli_opt opts_snapshot_deactivate[] = {
+    OPT_DOMAIN,
+    OPT_SNAP_OR_CURRENT("deactivate the current snapshot"),
+    {"merge", CLI_OPT_BOOL, false, NULL, "fold the snapshot into its parent, keeping all else"},
+    {"discard", CLI_OPT_BOOL, false, NULL,
+     "remove the snapshot and the state built on it (descendants, current state)"},
+    {"force", CLI_OPT_BOOL, false, NULL, "go ahead even though more than the snapshot goes"},
+    OPT_END,
+};
+
 static const cli_opt opts_help[] = {
     {"command", CLI_OPT_ARG, false, "COMMAND", "the command to describe"},
     OPT_END,
@@ -328,6 +338,16 @@ static const cli_command commands[] = {
      "descendants too, --children-only only the descendants. Until vmsnap drives QEMU only "
      "--metadata deletion is supported.",
      opts_snapshot_delete},
+    {"snapshot-deactivate", cmd_snapshot_deactivate,
+     "DOM {SNAP | --current} {--merge | --discard} [--force]",
+     "merge or discard a snapshot (the 2010 RFC's Deactivate)",
+     "--merge folds the snapshot into its parent: its point disappears, every other snapshot "
+     "and the current state keep their contents (snapshot-delete SNAP). --discard removes the "
+     "snapshot and the state built on it: its descendants and, if the current snapshot is it "
+     "or below it, the current state (the domain reverts to the snapshot's parent). Either "
+     "refuses, naming what would be lost besides the snapshot (descendants, the current "
+     "state, a snapshot's memory state), unless --force is given.",
+     opts_snapshot_deactivate},
 };
 
 const cli_command *cli_find_command(const char *name)
