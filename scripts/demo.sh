@@ -196,6 +196,32 @@ vmsnap snapshot-revert live counted --running
 wait_for_counter
 printf '%s$ vmsnap serial-log live | grep "^disk"%s\n' "$bold" "$plain"
 "$vmsnap_bin" --dir "$state" serial-log live | grep '^disk'
+
+# The last counter value the guest printed.
+last_counter() {
+    "$vmsnap_bin" --dir "$state" serial-log live | grep '^counter ' | tail -n 1 | cut -d' ' -f2 | tr -d '\r'
+}
+# Poll (with a deadline) until the guest's counter reaches $1.
+wait_for_value() {
+    local deadline=$((SECONDS + 30))
+    until [ "$(last_counter)" -ge "$1" ] 2>/dev/null; do
+        ((SECONDS < deadline)) || { echo "demo.sh: the guest stopped counting" >&2; exit 1; }
+        sleep 0.2
+    done
+}
+wait_for_value 3
+say "A full snapshot keeps the memory too (the default while it runs): the guest pauses for a moment."
+vmsnap snapshot-create-as live checkpoint --description "memory and disks"
+at=$(last_counter)
+echo "(the guest had counted to $at)"
+wait_for_value $((at + 10))
+say "It counts on; revert: it resumes at the instant of the snapshot, no boot, memory and disks."
+printf '%s$ vmsnap serial-log live | tail -n 1%s\n' "$bold" "$plain"
+"$vmsnap_bin" --dir "$state" serial-log live | tail -n 1
+vmsnap snapshot-revert live checkpoint
+wait_for_lines 3
+printf '%s$ vmsnap serial-log live | grep "^counter" | head -n 3%s\n' "$bold" "$plain"
+"$vmsnap_bin" --dir "$state" serial-log live | grep '^counter' | head -n 3
 vmsnap snapshot-list live --tree
 vmsnap destroy live
 
