@@ -168,7 +168,7 @@ class GlobalOptionsTest(CliTestCase):
         for cmd in ["define", "undefine", "list", "dumpxml", "dominfo", "snapshot-create",
                     "snapshot-list", "snapshot-dumpxml", "snapshot-info", "snapshot-parent",
                     "snapshot-current", "snapshot-rename", "snapshot-desc", "snapshot-edit",
-                    "snapshot-delete"]:
+                    "snapshot-delete", "snapshot-deactivate"]:
             self.assertIn(f"\n  {cmd} ", out)
         self.assertEqual(self.ok("help", use_dir=False), out)
 
@@ -813,6 +813,58 @@ class SnapshotCommandsTest(CliTestCase):
         self.ok("undefine", "demo", "--snapshots-metadata")
         self.define_demo()
         self.assertEqual(self.names(), [])
+
+
+class SnapshotDeactivateTest(CliTestCase):
+    """snapshot-deactivate's refusals, checked on TREE (metadata only: its
+    disk files do not exist, so nothing here may reach the data)."""
+
+    USAGE = ("usage: vmsnap snapshot-deactivate DOM {SNAP | --current} {--merge | --discard} "
+             "[--force]\n")
+
+    def setUp(self):
+        super().setUp()
+        self.build_tree()
+
+    def test_discard_names_the_snapshots_and_current_state_it_would_lose(self):
+        err = self.fails("snapshot-deactivate", "demo", "installed", "--discard")
+        self.assertEqual(err, "error: discarding snapshot 'installed' would also discard "
+                              "snapshots 'before upgrade', 'upgraded', 'ünïcødé ☃' and the "
+                              "current state of domain 'demo'; add --force to discard them\n")
+        err = self.fails("snapshot-deactivate", "demo", "other-root", "--discard")
+        self.assertEqual(err, "error: discarding snapshot 'other-root' would also discard "
+                              "snapshot 'it's \"quoted\"'; add --force to discard it\n")
+        self.assertEqual(self.names(), NAMES_SORTED)
+
+    def test_discard_of_the_root_of_the_current_state_is_refused_even_forced(self):
+        err = self.fails("snapshot-deactivate", "demo", "base", "--discard", "--force")
+        self.assertEqual(err, "error: discarding snapshot 'base' would discard the current "
+                              "state of domain 'demo', and 'base' has no parent snapshot to go "
+                              "back to; revert to a snapshot outside it first, or merge it "
+                              "(snapshot-delete) to keep the current state\n")
+        self.assertEqual(self.names(), NAMES_SORTED)
+
+    def test_merge_of_a_snapshot_with_memory_needs_force(self):
+        err = self.fails("snapshot-deactivate", "demo", "upgraded", "--merge")
+        self.assertEqual(err, "error: merging snapshot 'upgraded' would lose its memory state: "
+                              "only disks fold into the parent snapshot; add --force to merge "
+                              "it anyway\n")
+        # Forced, it is a data delete: here the data's file is missing.
+        err = self.fails("snapshot-deactivate", "demo", "upgraded", "--merge", "--force")
+        self.assertEqual(err, "error: the file '/var/lib/vmsnap-test/demo.qcow2' holding snapshot "
+                              "'upgraded' (disk vda) is missing; delete only the snapshot's "
+                              "metadata with --metadata\n")
+        self.assertEqual(self.names(), NAMES_SORTED)
+
+    def test_one_mode_exactly(self):
+        self.assert_usage_error(["snapshot-deactivate", "demo", "installed"],
+                                "say what to do: --merge or --discard", self.USAGE)
+        self.assert_usage_error(["snapshot-deactivate", "demo", "installed", "--merge",
+                                 "--discard"],
+                                "options --merge and --discard are mutually exclusive",
+                                self.USAGE)
+        err = self.fails("snapshot-deactivate", "demo", "nope", "--merge")
+        self.assertEqual(err, "error: domain 'demo' has no snapshot named 'nope'\n")
 
 
 class SnapshotEditTest(CliTestCase):
