@@ -396,9 +396,22 @@ typedef enum {
  * disk internal (qcow2 only) or external (a new overlay takes further writes;
  * the default), or left out with snapshot='no'; all disks change or none do.
  * A shut-off domain's snapshot has state 'shutoff'. A running or paused
- * domain's disks are taken at one instant in one QEMU transaction (state
- * 'disk-snapshot'); such a snapshot must be disk-only for now (memory: later,
- * VMSNAP_ERR_UNSUPPORTED until then).
+ * domain's disks are taken at one instant in one QEMU transaction; with
+ * DISK_ONLY (or <memory snapshot='no'/>) that is all (state
+ * 'disk-snapshot'), otherwise the snapshot is full (Since: 0.2; state
+ * 'running' or 'paused', as the domain was, which it stays): the memory is
+ * internal (inside the first internal disk's qcow2) when every disk taken is
+ * internal or <memory snapshot='internal'/> asks, else external, in the
+ * <memory file=...> given or <state dir>/domains/<dom>/memory/<name>.vmstate
+ * (a new file, mode 0600). Internal memory with an external disk is refused
+ * (VMSNAP_ERR_INVALID_ARG), as is an existing memory file
+ * (VMSNAP_ERR_OPERATION_DENIED). HALT stops the domain once the snapshot is
+ * taken; LIVE is accepted with external memory (the guest still pauses
+ * while its memory is saved); REUSE_EXT uses existing <source file=...>
+ * overlays, which must be qcow2 backed by the disks' current files;
+ * NO_METADATA takes the data and records no snapshot (external memory then
+ * needs a file= ). If the memory cannot be saved after the disks switched,
+ * the snapshot is kept as disk-only and the call fails saying so.
  * Returns: the new snapshot, free with vmsnap_snapshot_free().
  * Since: 0.1
  */
@@ -586,10 +599,15 @@ typedef enum {
  * other snapshot stays intact. The state being left is discarded unless a
  * snapshot still uses its files (take a snapshot first to keep it). The
  * domain configuration recorded in the snapshot is restored.
- * A running domain is stopped first (its running state is what is left
- * behind); after reverting to a disk-only snapshot the domain is shut off
- * unless REVERT_RUNNING or REVERT_PAUSED start it. Snapshots holding memory
- * cannot be reverted to yet (VMSNAP_ERR_UNSUPPORTED).
+ * Works from any run state. A full snapshot (with memory; Since: 0.2)
+ * brings the guest back at the snapshot's instant, running or paused as the
+ * snapshot recorded unless REVERT_RUNNING or REVERT_PAUSED say otherwise: an
+ * internal one is loaded into the running QEMU when that runs the snapshot's
+ * configuration, otherwise QEMU (re)starts from the snapshot's disks and
+ * memory. A missing memory file is VMSNAP_ERR_CORRUPT, refused before
+ * anything changes. For a disk-only snapshot a running domain is stopped
+ * first (its running state is what is left behind) and stays shut off
+ * unless REVERT_RUNNING or REVERT_PAUSED start it.
  * Returns: how many files of the state left behind were discarded (0 when
  * nothing was lost), or -1.
  * Since: 0.2
