@@ -377,6 +377,53 @@ class RunningTest(FullSnapshotTestCase):
         self.assertTrue(before + 1 <= resumed <= after + 1)
 
 
+class FromFileTest(FullSnapshotTestCase):
+    """snapshot-create DOM FILE: xl configs and XML take the same full
+    snapshots as the options."""
+
+    def create_from(self, name, text, suffix):
+        path = os.path.join(self.tmp, f"{name}.{suffix}")
+        with open(path, "w") as f:
+            f.write(text)
+        before = self.last_counter()
+        self.assertEqual(self.ok("snapshot-create", DOM, path),
+                         f"Domain snapshot {name} created from '{path}'\n")
+        return before, self.last_counter()
+
+    def assert_resumes(self, name, before, after):
+        self.revert(name)
+        resumed = self.resumed_counter()
+        self.assertTrue(before + 1 <= resumed <= after + 1, (before, resumed, after))
+
+    def test_xl_internal_and_external(self):
+        self.define(disks=TWO_QCOW2)
+        self.boot()
+        self.wait_counter(2)
+        b1, a1 = self.create_from("xi", 'name="xi"\nmemory="yes"\ntype="internal"\n', "cfg")
+        mem = os.path.join(self.tmp, "xe.vmstate")
+        b2, a2 = self.create_from("xe", f'name="xe"\nmemory="{mem}"\ntype="external"\n', "cfg")
+        xi, xe = self.snapshot_xml("xi"), self.snapshot_xml("xe")
+        self.assertEqual(xi.find("memory").attrib, {"snapshot": "internal"})
+        self.assertEqual([d.get("snapshot") for d in xi.iterfind("disks/disk")],
+                         ["internal", "internal"])
+        self.assertEqual(xe.find("memory").attrib, {"snapshot": "external", "file": mem})
+        self.assertEqual(stat.S_IMODE(os.stat(mem).st_mode), 0o600)
+        self.assert_resumes("xi", b1, a1)
+        self.assert_resumes("xe", b2, a2)
+
+    def test_xml_full_and_disk_only(self):
+        self.define()
+        self.boot()
+        self.wait_counter(2)
+        b1, a1 = self.create_from("x1", "<domainsnapshot><name>x1</name>"
+                                  "<memory snapshot='external'/></domainsnapshot>", "xml")
+        self.create_from("x2", "<domainsnapshot><name>x2</name><memory snapshot='no'/>"
+                         "</domainsnapshot>", "xml")
+        self.assertEqual(self.snapshot_xml("x1").findtext("state"), "running")
+        self.assertEqual(self.snapshot_xml("x2").findtext("state"), "disk-snapshot")
+        self.assert_resumes("x1", b1, a1)
+
+
 class PausedTest(FullSnapshotTestCase):
 
     def paused_cycle(self, disks, *options):
