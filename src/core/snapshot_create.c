@@ -385,6 +385,7 @@ typedef enum {
     TAKEN,           /* disks and memory */
     NOTHING_CHANGED, /* failed before QEMU switched a disk */
     DISKS_ONLY,      /* the disks switched, then saving the memory failed */
+    GUEST_STOPPED,   /* taken, but the guest did not go on (the error says why) */
 } full_result;
 
 /* Save the VM state of the paused guest into @fd. */
@@ -434,7 +435,7 @@ static full_result take_full_external(vms_qmp *qmp, const vms_snapshot_def *def,
     if (!resume_after_save(qmp, was_running, saved ? error : &resume_error)) {
         vmsnap_error_free(resume_error);
         if (saved)
-            vms_error_prefix(error, "the snapshot was taken, but the guest could not go on: ");
+            return GUEST_STOPPED;
     }
     return saved ? TAKEN : DISKS_ONLY;
 }
@@ -533,6 +534,15 @@ vms_snapshot_def *vms_snapshot_data_create(vms_store *store, const char *dom, vm
                          "the disks of snapshot '%s' were taken, but not its memory, so it "
                          "was kept as a disk-only snapshot: ",
                          owned->name);
+        return NULL;
+    }
+    if (taken == GUEST_STOPPED) {
+        if (metadata)
+            vms_domain_state_set_current(state, owned->name, NULL);
+        vms_error_prefix(error,
+                         "snapshot '%s' was taken, but the guest did not go on ('vmsnap resume "
+                         "%s' may run it): ",
+                         owned->name, dom);
         return NULL;
     }
     /* --halt: the snapshot is the domain's last running state. */
