@@ -260,13 +260,19 @@ class RunningTest(FullSnapshotTestCase):
         self.assertTrue(before + 1 <= resumed <= after + 1)
 
     def test_revert_running_guest_to_disk_only_internal(self):
-        # Running disk-only internal: reverting boots (no memory), from
-        # running and from shut off, and the guest finds the same counter.
+        self.disk_only_cycle("internal")
+
+    def test_revert_running_guest_to_disk_only_external(self):
+        self.disk_only_cycle("external")
+
+    def disk_only_cycle(self, kind):
+        # Running disk-only: reverting boots (no memory), from running and
+        # from shut off, and the guest finds the same counter on its disks.
         self.define(disks=TWO_QCOW2)
         self.boot()
         self.wait_counter(3)
-        before, after = self.create("d1", "--disk-only", "--diskspec", "vda,snapshot=internal",
-                                    "--diskspec", "vdb,snapshot=internal")
+        before, after = self.create("d1", "--disk-only", "--diskspec", f"vda,snapshot={kind}",
+                                    "--diskspec", f"vdb,snapshot={kind}")
         self.assertEqual(self.snapshot_xml("d1").findtext("state"), "disk-snapshot")
         self.wait_counter(after + 2)
         seen = []
