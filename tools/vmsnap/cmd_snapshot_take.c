@@ -52,6 +52,14 @@ static GPtrArray *split_spec(const char *spec)
     return parts;
 }
 
+/* A file named on the command line, absolute: a relative name means the
+ * shell's working directory, as for any command (the XML wants absolute
+ * paths). */
+static char *absolute_path(const char *file)
+{
+    return g_canonicalize_filename(file, NULL);
+}
+
 /* --diskspec DISK[,snapshot=KIND][,file=PATH] as a <disk> element. */
 static int append_diskspec(cli_ctx *ctx, GString *xml, const char *spec)
 {
@@ -81,8 +89,9 @@ static int append_diskspec(cli_ctx *ctx, GString *xml, const char *spec)
         g_string_append(xml, "'");
     }
     if (file) {
+        g_autofree char *path = absolute_path(file);
         g_string_append(xml, "><source file='");
-        append_escaped(xml, file);
+        append_escaped(xml, path);
         g_string_append(xml, "'/></disk>\n");
     } else {
         g_string_append(xml, "/>\n");
@@ -116,8 +125,9 @@ static int append_memspec(cli_ctx *ctx, GString *xml, const char *spec)
         g_string_append(xml, "'");
     }
     if (file) {
+        g_autofree char *path = absolute_path(file);
         g_string_append(xml, " file='");
-        append_escaped(xml, file);
+        append_escaped(xml, path);
         g_string_append(xml, "'");
     }
     g_string_append(xml, "/>\n");
