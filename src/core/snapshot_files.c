@@ -3,9 +3,9 @@
 #include "core/snapshot_files.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -255,10 +255,24 @@ int vms_memory_file_open(const vms_snapshot_def *def, vmsnap_error **error)
                       def->memory_file, def->name);
         return -1;
     }
-    if (fd < 0)
+    if (fd < 0) {
         vms_error_set_errno(error, VMSNAP_ERR_IO, errno,
                             "cannot open the memory file '%s' of snapshot '%s'", def->memory_file,
                             def->name);
+        return -1;
+    }
+    /* QEMU's migration stream starts with "QEVM": anything else would only
+     * be found out by a QEMU started for it, after the running guest went. */
+    char magic[4];
+    if (pread(fd, magic, sizeof(magic), 0) != (ssize_t)sizeof(magic) ||
+        memcmp(magic, "QEVM", sizeof(magic)) != 0) {
+        vms_error_set(error, VMSNAP_ERR_CORRUPT,
+                      "the memory file '%s' of snapshot '%s' is not a saved VM state (it does "
+                      "not start with QEMU's 'QEVM'); the guest cannot resume from it",
+                      def->memory_file, def->name);
+        close(fd);
+        return -1;
+    }
     return fd;
 }
 

@@ -72,8 +72,9 @@ char *vms_memory_default_path(vms_store *store, const char *dom, const char *sna
  * descriptor or -1. */
 int vms_memory_file_create(const char *path, vmsnap_error **error);
 
-/* Open the memory file of full snapshot @def for reading; a missing file
- * is VMSNAP_ERR_CORRUPT naming the snapshot. Returns the descriptor or -1. */
+/* Open the memory file of full snapshot @def for reading; a missing file,
+ * or one that does not start like QEMU's VM state, is VMSNAP_ERR_CORRUPT
+ * naming the snapshot. Returns the descriptor (at offset 0) or -1. */
 int vms_memory_file_open(const vms_snapshot_def *def, vmsnap_error **error);
 
 /* Remove @def's external memory file, if it has one (absent is fine): for

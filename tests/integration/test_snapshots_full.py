@@ -566,6 +566,39 @@ class RefusalTest(FullSnapshotTestCase):
         self.assertEqual(self.current_disks(), disks)
         self.wait_new_line()
 
+    def test_damaged_memory_file(self):
+        self.define()
+        self.boot()
+        self.wait_counter(1)
+        self.create("s1")
+        path = self.snapshot_xml("s1").find("memory").get("file")
+        disks = self.current_disks()
+        files = sorted(os.listdir(self.disk_dir))
+        pid = self.qemu_pid()
+        # Not a VM state at all: refused before the guest is touched.
+        with open(path, "r+b") as f:
+            f.write(b"XXXX")
+        self.assertEqual(self.vmsnap("snapshot-revert", DOM, "s1"),
+                         (1, "", f"error: the memory file '{path}' of snapshot 's1' is not a "
+                                 "saved VM state (it does not start with QEMU's 'QEVM'); the "
+                                 "guest cannot resume from it\n"))
+        self.assertEqual(self.qemu_pid(), pid)
+        # A cut stream: only the QEMU started for it finds out. The domain
+        # ends shut off on the state it left (its files and definition), and
+        # QEMU's own words are in the message.
+        with open(path, "r+b") as f:
+            f.write(b"QEVM")
+            f.truncate(4096)
+        code, out, err = self.vmsnap("snapshot-revert", DOM, "s1")
+        self.assertEqual((code, out), (1, ""))
+        self.assertRegex(err, r"(?s)^error: cannot resume domain 'guest' from its saved memory: "
+                              r"loading the VM state failed \(migration status 'failed'\); "
+                              r"QEMU's log ends with: .*load of migration failed")
+        self.assertTrue(wait_pid_gone(pid))
+        self.assertEqual(self.domstate(), "shut off")
+        self.assertEqual(self.current_disks(), disks)
+        self.assertEqual(sorted(os.listdir(self.disk_dir)), files)
+
     def test_shut_off_domain_has_no_memory(self):
         self.define()
         self.assertEqual(self.vmsnap("snapshot-create-as", DOM, "s1", "--memspec",
