@@ -1,6 +1,7 @@
 /* test_qemu_process.c: launching, finding and stopping a real QEMU.
  * These tests need qemu-system-x86_64 and qemu-img; without them they fail. */
 #include "qemu/qemu_process.h"
+#include "qemu/qmp.h"
 #include "testutil.h"
 #include "util/subprocess.h"
 
@@ -124,6 +125,28 @@ static void assert_mode_0600(const char *path)
     GStatBuf st;
     g_assert_cmpint(g_stat(path, &st), ==, 0);
     g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+}
+
+/* A QEMU launched to receive a VM state daemonizes, answers QMP and waits
+ * in 'inmigrate' (the state arrives with migrate-incoming: test_qemu_snapshot). */
+static void test_launch_incoming(void)
+{
+    g_autofree char *tmp = vms_test_make_tmpdir();
+    g_autoptr(vms_qemu_paths) paths = make_run_dir(tmp);
+    g_auto(vms_qemu_config) config;
+    config_base(&config);
+    config.incoming = true;
+    pid_t pid = launch_ok(&config, paths);
+    g_assert_cmpint(vms_qemu_find(paths), ==, pid);
+    vmsnap_error *err = NULL;
+    g_autoptr(vms_qmp) qmp = vms_qmp_connect(paths->qmp_socket, 5000, &err);
+    vms_test_assert_no_error(err);
+    g_autofree char *reply = vms_qmp_command(qmp, "query-status", NULL, 5000, &err);
+    vms_test_assert_no_error(err);
+    g_autofree char *status = vms_qmp_json_get_string(reply, "status");
+    g_assert_cmpstr(status, ==, "inmigrate");
+    g_clear_pointer(&qmp, vms_qmp_free);
+    stop_ok(pid, paths);
 }
 
 static void test_launch_find_terminate(void)
@@ -348,6 +371,7 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/qemu-process/launch-find-terminate", test_launch_find_terminate);
+    g_test_add_func("/qemu-process/launch-incoming", test_launch_incoming);
     g_test_add_func("/qemu-process/launch-with-awkward-disks", test_launch_with_awkward_disks);
     g_test_add_func("/qemu-process/launch-long-run-dir", test_launch_long_run_dir);
     g_test_add_func("/qemu-process/launch-missing-disk", test_launch_missing_disk);
