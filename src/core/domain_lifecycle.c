@@ -334,6 +334,19 @@ bool vms_domain_resume(vms_store *store, const char *dom, vmsnap_error **error)
     return change_cpus(store, dom, VMSNAP_DOMAIN_STATE_PAUSED, "cont", error);
 }
 
+bool vms_domain_activate_disks(vms_qmp *qmp, vmsnap_error **error)
+{
+    g_autofree char *status = qmp_status(qmp, error);
+    if (!status)
+        return false;
+    if (strcmp(status, "postmigrate") != 0)
+        return true;
+    /* QEMU 7.2 activates its disks again only on 'cont' (docs/qemu.md). */
+    g_autofree char *cont = vms_qmp_command(qmp, "cont", NULL, QMP_TIMEOUT_MS, error);
+    g_autofree char *stop = cont ? vms_qmp_command(qmp, "stop", NULL, QMP_TIMEOUT_MS, error) : NULL;
+    return stop != NULL;
+}
+
 vms_qmp *vms_domain_connect_qmp(vms_store *store, const char *dom, vmsnap_error **error)
 {
     g_autoptr(vms_qemu_paths) paths = paths_for(store, dom, false, error);

@@ -69,6 +69,12 @@ bool vms_domain_stop_locked(vms_store *store, const char *dom, vmsnap_error **er
 /* A QMP connection to the domain's running QEMU; the caller holds the lock. */
 struct vms_qmp *vms_domain_connect_qmp(vms_store *store, const char *dom, vmsnap_error **error);
 
+/* A QEMU left in 'postmigrate' (paused after its memory was saved, by a
+ * vmsnap that did not get to resume it) has inactive disks: block
+ * operations fail until 'cont'. Activate them with 'cont' and 'stop' back
+ * to back; any other state is left alone. */
+bool vms_domain_activate_disks(struct vms_qmp *qmp, vmsnap_error **error);
+
 char *vms_domain_read_serial_log(vms_store *store, const char *dom, vmsnap_error **error);
 
 #endif

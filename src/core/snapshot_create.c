@@ -446,7 +446,7 @@ static full_result take_live(vms_domain_state *state, const vms_snapshot_def *de
                              vmsnap_error **error)
 {
     g_autoptr(vms_qmp) qmp = vms_domain_connect_qmp(state->store, state->name, error);
-    if (!qmp)
+    if (!qmp || !vms_domain_activate_disks(qmp, error))
         return NOTHING_CHANGED;
     switch (def->memory) {
     case VMS_SNAP_LOCATION_INTERNAL:

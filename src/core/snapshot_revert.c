@@ -219,8 +219,9 @@ static bool revert_in_place(vms_domain_state *state, const vms_snapshot_def *sna
                             const vms_progress *progress, vmsnap_error **error)
 {
     g_autoptr(vms_qmp) qmp = vms_domain_connect_qmp(state->store, state->name, error);
-    return qmp && load_internal_memory(qmp, snap, run == VMSNAP_DOMAIN_STATE_RUNNING, target,
-                                       progress, error);
+    return qmp && vms_domain_activate_disks(qmp, error) &&
+           load_internal_memory(qmp, snap, run == VMSNAP_DOMAIN_STATE_RUNNING, target, progress,
+                                error);
 }
 
 /* Files copied by copy_keeping_tag() held the tag only to be loaded from:
