@@ -312,6 +312,31 @@ class RunningTest(FullSnapshotTestCase):
         self.revert("s1")
         self.assertEqual(self.resumed_counter(), r1)
 
+    def test_configuration_comes_back(self):
+        # The domain is redefined with more memory after an internal full
+        # snapshot: reverting cannot load in place (QEMU's configuration is
+        # not the snapshot's), so QEMU restarts with the snapshot's domain.
+        self.define(disks=TWO_QCOW2)
+        self.boot()
+        self.wait_counter(2)
+        before, after = self.create("s1", "--memspec", "snapshot=internal")
+        bigger = self.ok("dumpxml", DOM).replace("<memory unit='KiB'>262144</memory>",
+                                                 "<memory unit='KiB'>327680</memory>")
+        self.assertIn("327680", bigger)
+        path = os.path.join(self.tmp, "bigger.xml")
+        with open(path, "w") as f:
+            f.write(bigger)
+        self.ok("define", path)
+        pid = self.qemu_pid()
+        self.revert("s1")
+        self.assertNotEqual(self.qemu_pid(), pid, "QEMU was not restarted")
+        resumed = self.resumed_counter()
+        self.assertTrue(before + 1 <= resumed <= after + 1, (before, resumed, after))
+        self.assertIn("<memory unit='KiB'>262144</memory>", self.ok("dumpxml", DOM))
+        with open(f"/proc/{self.qemu_pid()}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+        self.assertEqual(argv[argv.index(b"-m") + 1], b"256")
+
     def test_halt(self):
         self.define()
         self.boot()
