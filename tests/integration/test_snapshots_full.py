@@ -408,6 +408,56 @@ class RunningTest(FullSnapshotTestCase):
         self.assertTrue(before + 1 <= resumed <= after + 1)
 
 
+class TreeTest(FullSnapshotTestCase):
+
+    def test_tree_mixing_full_and_disk_only(self):
+        # Six snapshots, full (internal and external) and disk-only, on
+        # three branches; reverted back and forth across them, each comes
+        # back the same every time: a full one at the same memory counter,
+        # a disk-only one with the same counter on its disks.
+        self.define(disks=TWO_QCOW2)
+        self.boot()
+        self.wait_counter(2)
+        windows = {}
+
+        def take(name, *options):
+            windows[name] = self.create(name, *options)
+            self.wait_counter(windows[name][1] + 2)
+
+        seen = {}
+
+        def back_to(name):
+            before, after = windows[name]
+            if name.startswith("d"):
+                self.revert(name, "--running")
+                disks = self.wait_disk_lines()
+                self.assertEqual(len(set(disks.values())), 1, disks)
+                value = int(disks["vda"])
+                self.assertTrue(before <= value <= after + 1, (name, before, value, after))
+                self.serial.wait_for(guestlib.COUNTER, deadline=guestlib.BOOT_DEADLINE)
+            else:
+                self.revert(name)
+                value = self.resumed_counter(lines=2)
+                self.assertTrue(before + 1 <= value <= after + 1, (name, before, value, after))
+            self.assertEqual(seen.setdefault(name, value), value, f"{name} came back elsewhere")
+
+        take("f1")                                            # full, external
+        take("d2", "--disk-only")
+        back_to("f1")                                         # branch 1 off f1
+        take("f3", "--memspec", "snapshot=internal")          # full, internal
+        take("d4", "--disk-only", "--diskspec", "vda,snapshot=internal",
+             "--diskspec", "vdb,snapshot=internal")
+        back_to("d2")                                         # branch 2 off d2
+        take("f5")
+        take("f6", "--memspec", "snapshot=internal")
+        self.assertEqual(self.ok("snapshot-parent", DOM, "f3"), "f1\n")
+        self.assertEqual(self.ok("snapshot-parent", DOM, "f5"), "d2\n")
+        for name in ("f3", "f6", "d4", "f1", "f5", "d2", "f6", "f3"):
+            back_to(name)
+        self.ok("destroy", DOM)
+        back_to("f3")
+
+
 class FromFileTest(FullSnapshotTestCase):
     """snapshot-create DOM FILE: xl configs and XML take the same full
     snapshots as the options."""
