@@ -21,11 +21,10 @@
 
 /* --- delete ---------------------------------------------------------------------- */
 
-/* Every file vmsnap knows of for this domain: active layers, frozen files
- * and overlays of every snapshot, as a NULL-free array of paths. */
-static GPtrArray *known_files(vms_domain_state *state)
+/* The files vmsnap records for this domain: active layers, frozen files
+ * and overlays of every snapshot. */
+static GPtrArray *recorded_files(vms_domain_state *state)
 {
-    g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
     GPtrArray *files = g_ptr_array_new_with_free_func(g_free);
     for (size_t i = 0; i < state->def->ndisks; i++)
         g_ptr_array_add(files, g_strdup(state->def->disks[i]->source));
@@ -38,33 +37,33 @@ static GPtrArray *known_files(vms_domain_state *state)
             if (def->disks[i]->source_file)
                 g_ptr_array_add(files, g_strdup(def->disks[i]->source_file));
     }
-    /* Drop duplicates and files that are gone. */
-    GPtrArray *unique = g_ptr_array_new_with_free_func(g_free);
-    for (guint i = 0; i < files->len; i++) {
-        char *file = g_ptr_array_index(files, i);
-        if (!g_hash_table_contains(seen, file) && vms_path_exists(file)) {
-            g_hash_table_add(seen, file);
-            g_ptr_array_add(unique, g_strdup(file));
-        }
-    }
-    g_ptr_array_unref(files);
-    return unique;
+    return files;
 }
 
-/* The known files whose backing file is @frozen: what merging it rewrites. */
+/* The files whose backing file is @frozen: what merging it rewrites.
+ * Every recorded file and every file in their backing chains is looked at,
+ * so a frozen file kept for a child's internal snapshots (no snapshot
+ * records it any more) counts too. */
 static GPtrArray *files_built_on(vms_domain_state *state, const char *frozen, vmsnap_error **error)
 {
     g_autoptr(GPtrArray) children = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GPtrArray) files = known_files(state);
-    for (guint i = 0; i < files->len; i++) {
-        const char *file = g_ptr_array_index(files, i);
-        if (strcmp(file, frozen) == 0)
+    g_autoptr(GPtrArray) todo = recorded_files(state);
+    g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    while (todo->len > 0) {
+        char *file = g_ptr_array_steal_index(todo, todo->len - 1);
+        if (g_hash_table_contains(seen, file) || !vms_path_exists(file)) {
+            g_free(file);
             continue;
+        }
+        g_hash_table_add(seen, file);
         g_autofree char *backing = NULL;
         if (!vms_qemu_img_get_backing(file, &backing, NULL, error))
             return NULL;
-        if (g_strcmp0(backing, frozen) == 0)
+        if (!backing)
+            continue;
+        if (strcmp(backing, frozen) == 0 && strcmp(file, frozen) != 0)
             g_ptr_array_add(children, g_strdup(file));
+        g_ptr_array_add(todo, g_steal_pointer(&backing));
     }
     return g_steal_pointer(&children);
 }
@@ -105,6 +104,13 @@ static int index_in(char **files, const char *file)
         if (strcmp(files[i], file) == 0)
             return i;
     return -1;
+}
+
+/* @file's size in bytes (0 if unknown): the most a merge of it copies. */
+static uint64_t file_size(const char *file)
+{
+    struct stat st;
+    return g_stat(file, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
 /* Whether @file holds internal snapshots (qcow2 tags). */
@@ -251,11 +257,17 @@ static bool merge_frozen_file(delete_ctx *ctx, const vms_domain_disk *disk, GPtr
     /* Files outside QEMU: a safe rebase copies what they read from the
      * frozen file. QEMU holds the frozen and base files read-only, which
      * lets qemu-img read them. */
+    g_autofree char *what = g_strdup_printf("merging %s", disk->target);
+    uint64_t size = file_size(frozen);
     for (guint c = 0; c < children->len; c++) {
         const char *child = g_ptr_array_index(children, c);
-        if (g_strcmp0(child, running_child) != 0 &&
-            !vms_qemu_img_rebase(child, base, base_format, false, error))
+        if (g_strcmp0(child, running_child) == 0)
+            continue;
+        /* qemu-img says nothing while it works: one step per file. */
+        vms_progress_report(ctx->progress, what, size * c / children->len, size);
+        if (!vms_qemu_img_rebase(child, base, base_format, false, error))
             return false;
+        vms_progress_report(ctx->progress, what, size * (c + 1) / children->len, size);
     }
     return !running_child || merge_running(ctx, disk, running_child, child_is_active, children->len,
                                            base, touched, error);

@@ -176,9 +176,10 @@ class LiveDeleteCase(SnapshotTestCase):
             if p in gone:
                 self.parents[snap] = parent
 
-    def finish(self):
+    def finish(self, boot=False):
         """Shut down; the current state kept its contents (the last counter
-        printed, the patterns); files clean; every snapshot reverts."""
+        printed, the patterns); files clean; every snapshot reverts (checked
+        by its disks' contents; with @boot the last one also by booting)."""
         last = self.shutdown()
         for disk, path in self.current_disks().items():
             expected = os.path.join(self.refs_dir, f"expected.{disk}")
@@ -190,7 +191,7 @@ class LiveDeleteCase(SnapshotTestCase):
                             f"the current state of {disk} lost data")
         self.assert_files()
         if self.parents:
-            self.assert_every_snapshot_reverts()
+            self.assert_every_snapshot_reverts(boot_last=boot)
 
     # -- the tree ---------------------------------------------------------------
 
@@ -223,7 +224,7 @@ class LiveDeleteTest(LiveDeleteCase):
         active = self.current_disks()
         self.live_delete("g")
         self.assertNotEqual(self.current_disks(), active)
-        self.finish()
+        self.finish(boot=True)
 
     def test_on_the_current_branch(self):
         # f's frozen file is below the active layer: streamed up into g's
@@ -253,7 +254,7 @@ class LiveDeleteTest(LiveDeleteCase):
         # one outside it (rebased onto nothing).
         self.build_live_tree()
         self.live_delete("a")
-        self.finish()
+        self.finish(boot=True)
 
     def test_every_snapshot_one_after_another(self):
         self.build_live_tree()
@@ -304,7 +305,7 @@ class LiveInternalTest(LiveDeleteCase):
         self.take("i3", *INTERNAL)
         self.live_delete("i2")
         self.live_delete("i1")
-        self.finish()
+        self.finish(boot=True)
 
     def test_internal_below_the_active_layer_is_refused(self):
         # i1's tags are in the files an external snapshot froze: QEMU has
@@ -329,18 +330,23 @@ class LiveInternalTest(LiveDeleteCase):
     def test_external_whose_overlay_holds_internal_snapshots(self):
         # i2 is inside e1's overlays: merging e1's frozen files into them
         # would change what i2 reads, so the frozen files stay as plain
-        # backing files and only e1's point goes.
+        # backing files and only e1's point goes. Deleting e0 afterwards
+        # still merges the originals into those kept files.
         originals = self.define_patterned(TWO_QCOW2)
         self.boot()
+        self.take("e0")
+        kept = self.current_disks()
         self.take("e1")
         self.take("i2", *INTERNAL)
         active = self.current_disks()
         self.live_delete("e1")
         self.assertEqual(self.current_disks(), active)
         for disk, path in active.items():
-            self.assertEqual(chain_files_u(path), [path, originals[disk]])
+            self.assertEqual(chain_files_u(path), [path, kept[disk], originals[disk]])
+        self.live_delete("e0")
+        for disk, path in active.items():
+            self.assertEqual(chain_files_u(path), [path, kept[disk]])
         self.finish()
-
 
 class DeactivateTest(LiveDeleteCase):
     """snapshot-deactivate --merge / --discard [--force] on the tree of the
