@@ -545,6 +545,10 @@ vms_snapshot_def *vms_snapshot_data_create(vms_store *store, const char *dom, vm
                          owned->name, dom);
         return NULL;
     }
+    /* From here the snapshot exists; a failure to record it as current
+     * leaves it a snapshot that is not current, nothing worse. */
+    if (metadata && !vms_domain_state_set_current(state, owned->name, error))
+        return NULL;
     /* --halt: the snapshot is the domain's last running state. */
     if (live && (flags & VMSNAP_SNAPSHOT_CREATE_HALT) &&
         !vms_domain_stop_locked(store, dom, error)) {
@@ -552,9 +556,5 @@ vms_snapshot_def *vms_snapshot_data_create(vms_store *store, const char *dom, vm
             error, "snapshot '%s' was taken, but the domain could not be stopped: ", owned->name);
         return NULL;
     }
-    /* From here the snapshot exists; a failure to record it as current
-     * leaves it a snapshot that is not current, nothing worse. */
-    if (metadata && !vms_domain_state_set_current(state, owned->name, error))
-        return NULL;
     return vms_snapshot_def_summary(owned);
 }
