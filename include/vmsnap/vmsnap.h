@@ -590,6 +590,9 @@ typedef enum {
     VMSNAP_SNAPSHOT_REVERT_RUNNING = 1u << 0,
     /* Start the domain paused after reverting. */
     VMSNAP_SNAPSHOT_REVERT_PAUSED = 1u << 1,
+    /* virsh's --force: accepted; no revert in this version is risky enough
+     * to need it (QEMU is restarted whenever the configuration differs). */
+    VMSNAP_SNAPSHOT_REVERT_FORCE = 1u << 2,
 } vmsnap_snapshot_revert_flags;
 
 /**

@@ -373,11 +373,12 @@ int vmsnap_snapshot_deactivate(vmsnap_snapshot *snap, unsigned int flags, vmsnap
 
 int vmsnap_snapshot_revert(vmsnap_snapshot *snap, unsigned int flags, vmsnap_error **error)
 {
-    const unsigned int known = VMSNAP_SNAPSHOT_REVERT_RUNNING | VMSNAP_SNAPSHOT_REVERT_PAUSED;
+    const unsigned int run = VMSNAP_SNAPSHOT_REVERT_RUNNING | VMSNAP_SNAPSHOT_REVERT_PAUSED;
     if (!vms_api_check_arg(__func__, snap, "snap", error) ||
-        !vms_api_check_flags(__func__, flags, known, error))
+        !vms_api_check_flags(__func__, flags, run | VMSNAP_SNAPSHOT_REVERT_FORCE, error))
         return -1;
-    if ((flags & known) == known) {
+    flags &= ~VMSNAP_SNAPSHOT_REVERT_FORCE;
+    if ((flags & run) == run) {
         vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
                       "reverting to a running and to a paused domain exclude each other");
         return -1;

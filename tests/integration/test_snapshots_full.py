@@ -231,6 +231,28 @@ class RunningTest(FullSnapshotTestCase):
         self.assertFalse(os.path.exists(os.path.join(self.state, "domains", DOM, "memory",
                                                      "s1.vmstate")))
 
+    def test_revert_keeping_the_state_left(self):
+        # --keep-as snapshots the running state first (memory too), so the
+        # revert discards nothing and the user can come back to it.
+        self.define(disks=TWO_QCOW2)
+        self.boot()
+        self.wait_counter(3)
+        before, after = self.create("a")
+        self.wait_counter(after + 5)
+        self.serial.mark()
+        out = self.ok("snapshot-revert", DOM, "a", "--keep-as", "left", "--force")
+        self.assertEqual(out, f"Domain snapshot left created\nDomain '{DOM}' reverted to "
+                         "snapshot 'a'\n")
+        self.serial.prefix = b""
+        self.serial.start = 0
+        at_a = self.resumed_counter()
+        self.assertTrue(before + 1 <= at_a <= after + 1, at_a)
+        self.assertEqual(self.ok("snapshot-parent", DOM, "left"), "a\n")
+        self.assertEqual(self.snapshot_xml("left").findtext("description"),
+                         "the state left when reverting to a")
+        self.revert("left")
+        self.assertGreater(self.resumed_counter(), after + 5, "the kept state came back")
+
     def test_all_disks_internal_makes_memory_internal(self):
         self.define(disks=TWO_QCOW2)
         self.boot()

@@ -1,6 +1,6 @@
 /*
  * cmd_snapshot_take.c: snapshot-create-as (a snapshot described by options,
- * virsh's way) and snapshot-revert.
+ * virsh's way), snapshot-revert and start-with-snapshot.
  */
 #include "cli.h"
 
@@ -212,6 +212,26 @@ static void print_discarded(int discarded)
                discarded, discarded == 1 ? "" : "s");
 }
 
+/* --keep-as NAME: snapshot the state about to be left (with its memory if
+ * the domain runs) and stop the domain there (--halt), so nothing is written
+ * after it: the revert then discards only the snapshot's fresh, empty
+ * overlays, and nothing the guest wrote. */
+static int keep_current_state(vmsnap_domain *dom, const char *name, const char *target)
+{
+    g_autoptr(GString) xml = g_string_new("<domainsnapshot>\n  <name>");
+    append_escaped(xml, name);
+    g_string_append(xml, "</name>\n  <description>the state left when reverting to ");
+    append_escaped(xml, target);
+    g_string_append(xml, "</description>\n</domainsnapshot>\n");
+    vmsnap_error *err = NULL;
+    g_autoptr(vmsnap_snapshot) kept =
+        vmsnap_snapshot_create_xml(dom, xml->str, VMSNAP_SNAPSHOT_CREATE_HALT, &err);
+    if (!kept)
+        return cli_fail(err);
+    printf("Domain snapshot %s created\n", vmsnap_snapshot_get_name(kept));
+    return CLI_EXIT_OK;
+}
+
 int cmd_snapshot_revert(cli_ctx *ctx, const cli_args *args)
 {
     int rc = cli_exclusive(ctx, args, "running", "paused");
@@ -227,13 +247,19 @@ int cmd_snapshot_revert(cli_ctx *ctx, const cli_args *args)
         flags |= VMSNAP_SNAPSHOT_REVERT_RUNNING;
     if (cli_args_has(args, "paused"))
         flags |= VMSNAP_SNAPSHOT_REVERT_PAUSED;
+    if (cli_args_has(args, "force"))
+        flags |= VMSNAP_SNAPSHOT_REVERT_FORCE;
+    const char *keep_as = cli_args_get(args, "keep-as");
+    if (keep_as && (rc = keep_current_state(dom, keep_as, vmsnap_snapshot_get_name(snap))))
+        return rc;
     vmsnap_error *err = NULL;
     int discarded = vmsnap_snapshot_revert(snap, flags, &err);
     if (discarded < 0)
         return cli_fail(err);
     printf("Domain '%s' reverted to snapshot '%s'\n", vmsnap_domain_get_name(dom),
            vmsnap_snapshot_get_name(snap));
-    print_discarded(discarded);
+    if (!keep_as)
+        print_discarded(discarded);
     return CLI_EXIT_OK;
 }
 
@@ -246,10 +272,9 @@ int cmd_start_with_snapshot(cli_ctx *ctx, const cli_args *args)
     g_autoptr(vmsnap_snapshot) snap = cli_snapshot(dom, cli_args_get(args, "snapshotname"));
     if (!snap)
         return CLI_EXIT_FAILED;
-    unsigned int flags = cli_args_has(args, "paused") ? VMSNAP_SNAPSHOT_REVERT_PAUSED
-                                                      : VMSNAP_SNAPSHOT_REVERT_RUNNING;
+    unsigned int flags = cli_args_has(args, "paused") ? VMSNAP_SNAPSHOT_START_PAUSED : 0;
     vmsnap_error *err = NULL;
-    int discarded = vmsnap_snapshot_revert(snap, flags, &err);
+    int discarded = vmsnap_snapshot_start(snap, flags, &err);
     if (discarded < 0)
         return cli_fail(err);
     printf("Domain '%s' started from snapshot '%s'\n", vmsnap_domain_get_name(dom),

@@ -91,7 +91,9 @@ static const cli_opt opts_snapshot_create[] = {
     {"disk-only", CLI_OPT_BOOL, false, NULL, "disks only, no memory state"},
     {"reuse-external", CLI_OPT_BOOL, false, NULL, "use existing external files"},
     {"atomic", CLI_OPT_BOOL, false, NULL, "all disks or none (always true)"},
-    {"live", CLI_OPT_BOOL, false, NULL, "keep the guest running while memory is saved"},
+    {"live", CLI_OPT_BOOL, false, NULL,
+     "accepted; the guest still pauses while memory is saved (a milliseconds pause comes "
+     "later)"},
     OPT_END,
 };
 
@@ -105,7 +107,9 @@ static const cli_opt opts_snapshot_create_as[] = {
     {"memspec", CLI_OPT_STRING, false, "SPEC", "[file=]PATH[,snapshot=internal|external|no]"},
     {"print-xml", CLI_OPT_BOOL, false, NULL, "print the <domainsnapshot> XML, take nothing"},
     {"atomic", CLI_OPT_BOOL, false, NULL, "all disks or none (always true)"},
-    {"live", CLI_OPT_BOOL, false, NULL, "keep the guest running while memory is saved"},
+    {"live", CLI_OPT_BOOL, false, NULL,
+     "accepted; the guest still pauses while memory is saved (a milliseconds pause comes "
+     "later)"},
     {"halt", CLI_OPT_BOOL, false, NULL, "stop the domain once the snapshot is taken"},
     {"no-metadata", CLI_OPT_BOOL, false, NULL, "take the snapshot but keep no metadata"},
     {"reuse-external", CLI_OPT_BOOL, false, NULL, "use existing external files"},
@@ -115,8 +119,11 @@ static const cli_opt opts_snapshot_create_as[] = {
 static const cli_opt opts_snapshot_revert[] = {
     OPT_DOMAIN,
     OPT_SNAP_OR_CURRENT("revert to the current snapshot"),
-    {"running", CLI_OPT_BOOL, false, NULL, "start the domain after reverting"},
-    {"paused", CLI_OPT_BOOL, false, NULL, "start the domain paused after reverting"},
+    {"running", CLI_OPT_BOOL, false, NULL, "run the domain after reverting"},
+    {"paused", CLI_OPT_BOOL, false, NULL, "leave the domain paused after reverting"},
+    {"keep-as", CLI_OPT_STRING, false, "NAME",
+     "first take a snapshot NAME of the state being left, so nothing is discarded"},
+    {"force", CLI_OPT_BOOL, false, NULL, "accepted as in virsh; no revert needs it yet"},
     OPT_END,
 };
 
@@ -276,18 +283,22 @@ static const cli_command commands[] = {
      opts_snapshot_create},
     {"snapshot-create-as", cmd_snapshot_create_as,
      "DOM [NAME] [--description TEXT] [--disk-only] [--diskspec SPEC]... [--memspec SPEC] "
-     "[--print-xml]",
+     "[--halt] [--live] [--reuse-external] [--no-metadata] [--atomic] [--print-xml]",
      "create a snapshot from options",
      "Take a snapshot described by options instead of a file. Each disk is external (a new "
      "overlay takes further writes) unless --diskspec says otherwise; the snapshot becomes "
-     "current. This version takes snapshots of shut-off domains.",
+     "current. A running or paused domain's snapshot holds its memory too unless --disk-only "
+     "(external memory in a file, internal memory with internal disks); all disks change at "
+     "one instant.",
      opts_snapshot_create_as},
-    {"snapshot-revert", cmd_snapshot_revert, "DOM {SNAP | --current} [--running | --paused]",
+    {"snapshot-revert", cmd_snapshot_revert,
+     "DOM {SNAP | --current} [--running | --paused] [--keep-as NAME] [--force]",
      "revert a domain to a snapshot",
      "Make the snapshot's state the domain's. External disks get a fresh overlay on the "
      "snapshot's frozen files, so no other snapshot changes; the state being left is "
-     "discarded unless a snapshot still uses it (take a snapshot first to keep it). This "
-     "version reverts shut-off domains.",
+     "discarded unless a snapshot still uses it (--keep-as snapshots it first). A full "
+     "snapshot resumes the guest at its instant, running or paused as it was; a disk-only one "
+     "leaves the domain shut off unless --running or --paused. Works from any run state.",
      opts_snapshot_revert},
     {"start-with-snapshot", cmd_start_with_snapshot, "DOM SNAP [--paused]",
      "revert to a snapshot and start",
@@ -334,9 +345,10 @@ static const cli_command commands[] = {
      opts_snapshot_edit},
     {"snapshot-delete", cmd_snapshot_delete,
      "DOM {SNAP | --current} [--children | --children-only] [--metadata]", "delete a snapshot",
-     "Delete a snapshot; its children move to its parent. --children deletes the "
-     "descendants too, --children-only only the descendants. Until vmsnap drives QEMU only "
-     "--metadata deletion is supported.",
+     "Delete a snapshot; its children move to its parent. Its data merges into what was built "
+     "on it, so every other snapshot and the current state keep their contents, whether the "
+     "domain runs or not. --children deletes the descendants too, --children-only only the "
+     "descendants; --metadata leaves the data alone.",
      opts_snapshot_delete},
     {"snapshot-deactivate", cmd_snapshot_deactivate,
      "DOM {SNAP | --current} {--merge | --discard} [--force]",
