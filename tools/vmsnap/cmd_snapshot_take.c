@@ -153,6 +153,13 @@ static char *build_xml(cli_ctx *ctx, const cli_args *args, int *rc)
     }
     if (memspec && (*rc = append_memspec(ctx, xml, memspec)))
         return NULL;
+    const char *compress = cli_args_get(args, "compress");
+    if (compress) {
+        /* The RFC's <compression> element; the library checks the name. */
+        g_string_append(xml, "  <compression>");
+        append_escaped(xml, compress);
+        g_string_append(xml, "</compression>\n");
+    }
     const char *const *disks = cli_args_get_list(args, "diskspec");
     if (disks[0]) {
         g_string_append(xml, "  <disks>\n");

@@ -106,6 +106,9 @@ static const cli_opt opts_snapshot_create_as[] = {
      "DISK[,snapshot=internal|external|no][,file=PATH], once per disk (,, for a comma)"},
     {"memspec", CLI_OPT_STRING, false, "SPEC", "[file=]PATH[,snapshot=internal|external|no]"},
     {"print-xml", CLI_OPT_BOOL, false, NULL, "print the <domainsnapshot> XML, take nothing"},
+    {"compress", CLI_OPT_STRING, false, "ALG",
+     "the memory file's compression (<compression>): raw; gzip and zstd are refused until "
+     "the memory-state format lands"},
     {"atomic", CLI_OPT_BOOL, false, NULL, "all disks or none (always true)"},
     {"live", CLI_OPT_BOOL, false, NULL,
      "accepted; the guest still pauses while memory is saved (a milliseconds pause comes "
@@ -283,7 +286,8 @@ static const cli_command commands[] = {
      opts_snapshot_create},
     {"snapshot-create-as", cmd_snapshot_create_as,
      "DOM [NAME] [--description TEXT] [--disk-only] [--diskspec SPEC]... [--memspec SPEC] "
-     "[--halt] [--live] [--reuse-external] [--no-metadata] [--atomic] [--print-xml]",
+     "[--halt] [--live] [--reuse-external] [--no-metadata] [--atomic] [--compress ALG] "
+     "[--print-xml]",
      "create a snapshot from options",
      "Take a snapshot described by options instead of a file. Each disk is external (a new "
      "overlay takes further writes) unless --diskspec says otherwise; the snapshot becomes "
