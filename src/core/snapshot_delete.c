@@ -296,7 +296,7 @@ static bool delete_data_one(delete_ctx *ctx, const vms_tree_node *node, vmsnap_e
     /* Files kept only for this snapshot (a frozen file, or a file a revert
      * left behind because it held this snapshot's internal tag) go too. */
     return vms_memory_file_remove(def, error) &&
-           vms_files_remove_unused(ctx->state, touched, node, NULL, error);
+           vms_files_remove_unused_chains(ctx->state, touched, node, NULL, error);
 }
 
 /* Connect to the domain's QEMU if it runs (or is paused). */
@@ -386,7 +386,7 @@ bool vms_snapshot_data_discard_locked(vms_domain_state *state, GPtrArray *names,
              vms_snapshot_meta_remove_one_locked(state, node, error) >= 0;
     }
     delete_ctx_clear(&ctx);
-    return ok && vms_files_remove_unused(state, files, NULL, NULL, error);
+    return ok && vms_files_remove_unused_chains(state, files, NULL, NULL, error);
 }
 
 int vms_snapshot_data_delete(vms_store *store, const char *dom, const char *name,

@@ -288,3 +288,36 @@ bool vms_memory_file_remove(const vms_snapshot_def *def, vmsnap_error **error)
     }
     return true;
 }
+
+/* --- files left without a use by removals below them ------------------------ */
+
+static bool same_directory(const char *a, const char *b)
+{
+    g_autofree char *dir_a = g_path_get_dirname(a);
+    g_autofree char *dir_b = g_path_get_dirname(b);
+    return strcmp(dir_a, dir_b) == 0;
+}
+
+bool vms_files_remove_unused_chains(vms_domain_state *state, GPtrArray *files,
+                                    const vms_tree_node *except, unsigned int *removed,
+                                    vmsnap_error **error)
+{
+    g_autoptr(GPtrArray) candidates = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+    for (guint i = 0; i < files->len; i++) {
+        g_autofree char *at = g_strdup(g_ptr_array_index(files, i));
+        for (int depth = 0; at && depth < CHAIN_MAX && vms_path_exists(at); depth++) {
+            if (g_hash_table_contains(seen, at))
+                break;
+            char *kept = g_strdup(at);
+            g_ptr_array_add(candidates, kept);
+            g_hash_table_add(seen, kept);
+            g_autofree char *backing = NULL;
+            if (!vms_qemu_img_get_backing(at, &backing, NULL, error))
+                return false;
+            g_free(at);
+            at = backing && same_directory(backing, kept) ? g_steal_pointer(&backing) : NULL;
+        }
+    }
+    return vms_files_remove_unused(state, candidates, except, removed, error);
+}

@@ -81,4 +81,14 @@ int vms_memory_file_open(const vms_snapshot_def *def, vmsnap_error **error);
  * deleting a full snapshot's data. */
 bool vms_memory_file_remove(const vms_snapshot_def *def, vmsnap_error **error);
 
+/* As vms_files_remove_unused(), with the backing files of @files as
+ * candidates too, down each chain while they sit in the same directory as
+ * the file above them: a file removed may have been the last use of its
+ * backing file (a frozen file kept only as a backing file, ADR 0006).
+ * vmsnap makes every file next to the one it builds on, so a backing file
+ * elsewhere (a template other machines share) is never a candidate. */
+bool vms_files_remove_unused_chains(vms_domain_state *state, GPtrArray *files,
+                                    const vms_tree_node *except, unsigned int *removed,
+                                    vmsnap_error **error);
+
 #endif
