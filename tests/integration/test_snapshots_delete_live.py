@@ -348,6 +348,27 @@ class LiveInternalTest(LiveDeleteCase):
             self.assertEqual(chain_files_u(path), [path, kept[disk]])
         self.finish()
 
+
+class KeptFrozenFileTest(LiveDeleteCase):
+
+    def test_kept_frozen_file_goes_with_its_last_child(self):
+        # e3's frozen file (e2's overlay) is kept for i4's tags in the file
+        # built on it; once i4 goes and that file with it, nothing uses the
+        # kept file either: it goes too (regression: it stayed behind).
+        self.define_patterned(TWO_QCOW2)
+        for value, (name, options) in enumerate(
+                [("s1", INTERNAL), ("e2", ()), ("e3", ()), ("i4", INTERNAL)], 1):
+            self.write_disks(value)
+            self.create(name, value, *options)
+            self.kinds[name] = {"vda": "internal" if options else "external",
+                                "vdb": "internal" if options else "external"}
+        self.write_disks(5)
+        self.delete("e3")
+        self.revert("s1")
+        self.delete("i4")
+        self.assertEqual(self.snapshot_names(), ["e2", "s1"])
+        self.assert_every_snapshot_reverts(boot_last=False)
+
 class DeactivateTest(LiveDeleteCase):
     """snapshot-deactivate --merge / --discard [--force] on the tree of the
     shut-off domain's DeleteTest (disks written with qemu-io, no boot):
