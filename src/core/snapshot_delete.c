@@ -190,29 +190,47 @@ static bool record_active_layer(delete_ctx *ctx, const vms_domain_disk *frozen,
     return vms_store_write_domain_xml(ctx->state->store, ctx->state->name, xml, error);
 }
 
+/* An active commit waiting for the second phase of a delete. */
+typedef struct {
+    const vms_domain_disk *frozen; /* the deleted snapshot's record of the disk */
+    char *child;                   /* the active layer, committed into frozen->source */
+} pending_commit;
+
+static void pending_commit_clear(gpointer data)
+{
+    g_free(((pending_commit *)data)->child);
+}
+
 /* Merge @child, the file of the running chain built on frozen file @frozen
  * (whose backing file is @base, or none), so @frozen leaves the chain.
  * When @child is the active layer and the only file built on @frozen, the
  * cheaper direction is to commit @child down into @frozen (the base image
  * of a first snapshot is usually far larger than what was written since);
- * @frozen then is the active layer and @child goes. Otherwise @frozen's data
- * is streamed up into @child. */
+ * that changes @frozen, the snapshot's own point, so it is queued on
+ * @commits for after every step that keeps the point. Otherwise @frozen's
+ * data is streamed up into @child. */
 static bool merge_running(delete_ctx *ctx, const vms_domain_disk *frozen, const char *child,
-                          bool child_is_active, guint nchildren, const char *base,
-                          GPtrArray *touched, vmsnap_error **error)
+                          bool child_is_active, guint nchildren, const char *base, GArray *commits,
+                          vmsnap_error **error)
 {
-    g_autofree char *device = device_id_of(frozen);
-    g_autofree char *what = g_strdup_printf("merging %s", frozen->target);
     if (child_is_active && nchildren == 1) {
-        if (!vms_qemu_blockjob_commit(ctx->qmp, device, child, frozen->source, what, ctx->progress,
-                                      JOB_TIMEOUT_MS, error) ||
-            !record_active_layer(ctx, frozen, error))
-            return false;
-        g_ptr_array_add(touched, g_strdup(child));
+        pending_commit commit = {frozen, g_strdup(child)};
+        g_array_append_val(commits, commit);
         return true;
     }
+    g_autofree char *device = device_id_of(frozen);
+    g_autofree char *what = g_strdup_printf("merging %s", frozen->target);
     return vms_qemu_blockjob_stream(ctx->qmp, device, child, base, what, ctx->progress,
                                     JOB_TIMEOUT_MS, error);
+}
+
+static bool commit_active(delete_ctx *ctx, const pending_commit *commit, vmsnap_error **error)
+{
+    g_autofree char *device = device_id_of(commit->frozen);
+    g_autofree char *what = g_strdup_printf("merging %s", commit->frozen->target);
+    return vms_qemu_blockjob_commit(ctx->qmp, device, commit->child, commit->frozen->source, what,
+                                    ctx->progress, JOB_TIMEOUT_MS, error) &&
+           record_active_layer(ctx, commit->frozen, error);
 }
 
 /* Merge the frozen file of @disk into every file built on it. A file built
@@ -221,7 +239,7 @@ static bool merge_running(delete_ctx *ctx, const vms_domain_disk *frozen, const 
  * then read the new backing file; so the frozen file stays as a plain
  * backing file (the file-use rule keeps it) and only the snapshot's point
  * goes. */
-static bool merge_frozen_file(delete_ctx *ctx, const vms_domain_disk *disk, GPtrArray *touched,
+static bool merge_frozen_file(delete_ctx *ctx, const vms_domain_disk *disk, GArray *commits,
                               vmsnap_error **error)
 {
     const char *frozen = disk->source;
@@ -270,33 +288,69 @@ static bool merge_frozen_file(delete_ctx *ctx, const vms_domain_disk *disk, GPtr
         vms_progress_report(ctx->progress, what, size * (c + 1) / children->len, size);
     }
     return !running_child || merge_running(ctx, disk, running_child, child_is_active, children->len,
-                                           base, touched, error);
+                                           base, commits, error);
 }
 
+/* A step that takes @node's own point away failed after another one
+ * succeeded: the snapshot cannot be kept whole, so it goes (its remaining
+ * files stay as backing files while something is built on them). */
+static void finish_partial_delete(delete_ctx *ctx, const vms_tree_node *node, GPtrArray *touched,
+                                  vmsnap_error **error)
+{
+    const char *name = vms_tree_node_name(node);
+    vms_error_prefix(error,
+                     "snapshot '%s' is deleted, but not all of its data could be merged (its "
+                     "files stay as backing files): ",
+                     name);
+    vms_snapshot_meta_remove_one_locked(ctx->state, (vms_tree_node *)node, NULL);
+    vms_files_remove_unused_chains(ctx->state, touched, NULL, NULL, NULL);
+}
+
+/* Delete @node's data in two phases: first every step that keeps every
+ * snapshot's contents, @node's included (rebases, streams), so a failure
+ * there leaves @node whole; then the steps that take its point away
+ * (internal tags, active commits into its frozen files). */
 static bool delete_data_one(delete_ctx *ctx, const vms_tree_node *node, vmsnap_error **error)
 {
     if (!check_delete(ctx, node, error))
         return false;
     const vms_snapshot_def *def = vms_node_def(node);
     g_autoptr(GPtrArray) touched = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GArray) commits = g_array_new(FALSE, TRUE, sizeof(pending_commit));
+    g_array_set_clear_func(commits, pending_commit_clear);
     for (size_t i = 0; def->domain && i < def->domain->ndisks; i++) {
         const vms_domain_disk *disk = def->domain->disks[i];
         vms_snap_location kind = vms_snapshot_stored_kind(def, disk);
-        if (kind == VMS_SNAP_LOCATION_INTERNAL) {
-            if (!delete_tag(ctx, disk, vms_snapshot_def_internal_tag(def), error))
-                return false;
-        } else if (kind == VMS_SNAP_LOCATION_EXTERNAL) {
-            if (!merge_frozen_file(ctx, disk, touched, error))
-                return false;
-        } else {
+        if (kind == VMS_SNAP_LOCATION_EXTERNAL && !merge_frozen_file(ctx, disk, commits, error))
+            return false;
+        if (kind != VMS_SNAP_LOCATION_NO)
+            g_ptr_array_add(touched, g_strdup(disk->source));
+    }
+    bool changed = false;
+    for (size_t i = 0; def->domain && i < def->domain->ndisks; i++) {
+        const vms_domain_disk *disk = def->domain->disks[i];
+        if (vms_snapshot_stored_kind(def, disk) != VMS_SNAP_LOCATION_INTERNAL)
             continue;
-        }
-        g_ptr_array_add(touched, g_strdup(disk->source));
+        if (!delete_tag(ctx, disk, vms_snapshot_def_internal_tag(def), error))
+            goto failed;
+        changed = true;
+    }
+    for (guint i = 0; i < commits->len; i++) {
+        const pending_commit *commit = &g_array_index(commits, pending_commit, i);
+        if (!commit_active(ctx, commit, error))
+            goto failed;
+        changed = true;
+        g_ptr_array_add(touched, g_strdup(commit->child));
     }
     /* Files kept only for this snapshot (a frozen file, or a file a revert
      * left behind because it held this snapshot's internal tag) go too. */
     return vms_memory_file_remove(def, error) &&
            vms_files_remove_unused_chains(ctx->state, touched, node, NULL, error);
+
+failed:
+    if (changed)
+        finish_partial_delete(ctx, node, touched, error);
+    return false;
 }
 
 /* Connect to the domain's QEMU if it runs (or is paused). */
