@@ -243,14 +243,15 @@ static char *unique_job_id(const char *kind)
     return g_strdup_printf("vms-%s-%d-%d", kind, (int)getpid(), g_atomic_int_add(&counter, 1));
 }
 
-static void report_progress(vms_qmp *qmp, const char *job_id, const char *what,
-                            const vms_progress *progress)
+/* Read the jobs (which also tells whether QEMU is still there) and report
+ * @job_id's progress. */
+static bool poll_progress(vms_qmp *qmp, const char *job_id, const char *what,
+                          const vms_progress *progress, vmsnap_error **error)
 {
-    if (!progress || !progress->report)
-        return;
-    g_autoptr(json_value) jobs = command_json(qmp, "query-block-jobs", NULL, NULL);
-    size_t n =
-        jobs && json_object_is_type(jobs, json_type_array) ? json_object_array_length(jobs) : 0;
+    g_autoptr(json_value) jobs = command_json(qmp, "query-block-jobs", NULL, error);
+    if (!jobs)
+        return false;
+    size_t n = json_object_is_type(jobs, json_type_array) ? json_object_array_length(jobs) : 0;
     for (size_t i = 0; i < n; i++) {
         json_value *job = json_object_array_get_idx(jobs, i);
         if (g_strcmp0(member_string(job, "device"), job_id) != 0)
@@ -259,6 +260,7 @@ static void report_progress(vms_qmp *qmp, const char *job_id, const char *what,
         int64_t total = json_object_get_int64(member(job, "len"));
         vms_progress_report(progress, what, (uint64_t)MAX(done, 0), (uint64_t)MAX(total, 0));
     }
+    return true;
 }
 
 typedef enum {
@@ -278,11 +280,8 @@ static vms_qmp_event *next_job_event(vms_qmp *qmp, const char *job_id, const cha
         vms_qmp_event *event = vms_qmp_wait_event(qmp, NULL, MIN(ms_left(deadline), POLL_MS), NULL);
         if (!event) {
             /* Either no event yet, or QEMU is gone: a command tells. */
-            g_autofree char *alive =
-                vms_qmp_command(qmp, "query-block-jobs", NULL, QMP_TIMEOUT_MS, error);
-            if (!alive)
+            if (!poll_progress(qmp, job_id, what, progress, error))
                 return NULL;
-            report_progress(qmp, job_id, what, progress);
             continue;
         }
         g_autofree char *device = vms_qmp_json_get_string(event->data_json, "device");
@@ -325,9 +324,9 @@ static job_outcome wait_job(vms_qmp *qmp, const char *job_id, bool until_ready, 
         } else {
             cancel_job(qmp, job_id);
             vms_error_set(error, VMSNAP_ERR_QEMU,
-                          "%s did not finish within %d s; the job was cancelled and the disk "
-                          "left as it was",
-                          what, timeout_ms / 1000);
+                          "%s did not finish within %d ms; vmsnap cancelled the job (QEMU "
+                          "keeps the disk's chain as it was unless the job had just finished)",
+                          what, timeout_ms);
         }
         return JOB_FAILED;
     }

@@ -9,8 +9,9 @@
  * name, looked up in QEMU's chain for that device at every call. Each call
  * starts one job, reports its progress to @progress (may be NULL) as
  * "@what" with bytes done and total (polled every 100 ms), and returns once
- * the job is over and gone from QEMU. A deadline passing cancels the job;
- * QEMU leaves the chain as it was when a job fails or is cancelled.
+ * the job is over and gone from QEMU. A deadline passing cancels the job
+ * and fails; QEMU leaves the chain as it was when a job fails or is
+ * cancelled (unless it finished just before the cancel arrived).
  * Returned strings and arrays are the caller's.
  */
 #ifndef VMS_QEMU_QEMU_BLOCKJOB_H
