@@ -697,8 +697,8 @@ typedef enum {
  * memory state cannot be folded into the parent. DISCARD removes @snap and
  * its descendants with their data, merging nothing; when the current
  * snapshot is @snap or one of its descendants the domain first reverts to
- * @snap's parent (a running domain stops, as vmsnap_snapshot_revert()
- * does), and a root @snap is then refused even with FORCE (no state to go
+ * @snap's parent as vmsnap_snapshot_revert() does (a disk-only parent
+ * leaves it shut off, a full one resumes its guest), and a root @snap is then refused even with FORCE (no state to go
  * back to). Without FORCE, a discard that would also remove descendants or
  * the current state is refused with VMSNAP_ERR_OPERATION_DENIED, the
  * message naming them; nothing changes. Works with the domain running,
