@@ -172,6 +172,7 @@ fuzz_one() {
     case "$target" in
     fuzz_xl_config) dict=(-dict=fuzz/xl_config.dict) ;;
     fuzz_qmp_message) dict=(-dict=fuzz/qmp.dict) ;;
+    fuzz_memstate) dict=(-dict=fuzz/memstate.dict) ;;
     *) dict=(-dict=fuzz/xml.dict) ;;
     esac
     mkdir -p "$work" "$artifacts"
