@@ -698,11 +698,11 @@ typedef enum {
  * its descendants with their data, merging nothing; when the current
  * snapshot is @snap or one of its descendants the domain first reverts to
  * @snap's parent as vmsnap_snapshot_revert() does (a disk-only parent
- * leaves it shut off, a full one resumes its guest), and a root @snap is then refused even with FORCE (no state to go
- * back to). Without FORCE, a discard that would also remove descendants or
- * the current state is refused with VMSNAP_ERR_OPERATION_DENIED, the
- * message naming them; nothing changes. Works with the domain running,
- * paused or shut off.
+ * leaves it shut off, a full one resumes its guest), and a root @snap is
+ * then refused even with FORCE (no state to go back to). Without FORCE, a
+ * discard that would also remove descendants or the current state is
+ * refused with VMSNAP_ERR_OPERATION_DENIED, the message naming them;
+ * nothing changes. Works with the domain running, paused or shut off.
  * Returns: how many snapshots went, or -1.
  * Since: 0.2
  */
