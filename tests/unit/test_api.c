@@ -646,6 +646,40 @@ static void test_delete_one_reparents(fixture *fx, gconstpointer data)
     g_assert_null(current_name(fx));
 }
 
+/* Argument checks of the calls that move data: they refuse before touching
+ * anything (the tree is unchanged). */
+static void test_data_call_arguments(fixture *fx, gconstpointer data)
+{
+    build_tree(fx);
+    vmsnap_error *err = NULL;
+    vmsnap_snapshot *a = vmsnap_snapshot_lookup_by_name(fx->dom, "a", 0, &err);
+    g_assert_nonnull(a);
+    g_assert_cmpint(vmsnap_snapshot_deactivate(a, 0, &err), ==, -1);
+    assert_error(&err, VMSNAP_ERR_INVALID_ARG,
+                 "deactivating a snapshot needs exactly one of merge and discard");
+    g_assert_cmpint(
+        vmsnap_snapshot_deactivate(
+            a, VMSNAP_SNAPSHOT_DEACTIVATE_MERGE | VMSNAP_SNAPSHOT_DEACTIVATE_DISCARD, &err),
+        ==, -1);
+    assert_error(&err, VMSNAP_ERR_INVALID_ARG,
+                 "deactivating a snapshot needs exactly one of merge and discard");
+    g_assert_cmpint(vmsnap_snapshot_deactivate(a, VMSNAP_SNAPSHOT_DEACTIVATE_FORCE, &err), ==, -1);
+    assert_error(&err, VMSNAP_ERR_INVALID_ARG,
+                 "deactivating a snapshot needs exactly one of merge and discard");
+    g_assert_cmpint(vmsnap_snapshot_deactivate(a, 1u << 8, &err), ==, -1);
+    assert_error(&err, VMSNAP_ERR_INVALID_ARG,
+                 "vmsnap_snapshot_deactivate: unsupported flags 0x100");
+    g_assert_cmpint(vmsnap_snapshot_revert(
+                        a, VMSNAP_SNAPSHOT_REVERT_RUNNING | VMSNAP_SNAPSHOT_REVERT_PAUSED, &err),
+                    ==, -1);
+    assert_error(&err, VMSNAP_ERR_INVALID_ARG,
+                 "reverting to a running and to a paused domain exclude each other");
+    g_assert_cmpint(vmsnap_snapshot_start(a, VMSNAP_SNAPSHOT_REVERT_PAUSED, &err), ==, -1);
+    assert_error(&err, VMSNAP_ERR_INVALID_ARG, "vmsnap_snapshot_start: unsupported flags 0x2");
+    vmsnap_snapshot_free(a);
+    assert_list(fx, VMSNAP_SNAPSHOT_LIST_TOPOLOGICAL, "base,a,a1,a2,b,b1,lone");
+}
+
 static void test_delete_children(fixture *fx, gconstpointer data)
 {
     build_tree(fx);
@@ -752,6 +786,7 @@ int main(int argc, char **argv)
     ADD("snapshot/description", test_description);
     ADD("snapshot/update-xml", test_update_xml);
     ADD("snapshot/delete-one", test_delete_one_reparents);
+    ADD("snapshot/data-call-arguments", test_data_call_arguments);
     ADD("snapshot/delete-children", test_delete_children);
     ADD("snapshot/delete-children-only", test_delete_children_only);
     ADD("snapshot/delete-refusals", test_delete_refusals);
