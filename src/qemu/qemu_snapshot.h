@@ -1,6 +1,6 @@
 /*
  * qemu_snapshot.h: snapshot operations on a running QEMU over QMP — the
- * block layer (one transaction for all disks, internal snapshots, streaming)
+ * block layer (one transaction for all disks, internal snapshots)
  * and the VM state (snapshot-save/-load jobs, migration to a file).
  *
  * Disks are named by their -device id ("vms-dev-vda"); the node a device
@@ -77,10 +77,5 @@ bool vms_qemu_save_state_to_fd(vms_qmp *qmp, int fd, int timeout_ms, const vms_p
  * (bytes read of the file's size). */
 bool vms_qemu_load_state_from_fd(vms_qmp *qmp, int fd, int timeout_ms, const vms_progress *progress,
                                  vmsnap_error **error);
-
-/* Stream into the node of @device_id every layer above the file @base (NULL:
- * the whole chain), so @base's children can go; waits for the job. */
-bool vms_qemu_stream_device(vms_qmp *qmp, const char *device_id, const char *base, int timeout_ms,
-                            vmsnap_error **error);
 
 #endif

@@ -348,6 +348,45 @@ static void test_stream_whole_chain(void)
     assert_chain_contents(top);
 }
 
+/* Two disks whose chains share base.qcow2: two nodes open it, so the
+ * stream names the file and QEMU finds it in vda's own chain; vdb's chain
+ * stays as it was. */
+static void test_stream_shared_base(void)
+{
+    g_autoptr(vm) v = vm_new(64);
+    g_autofree char *base = image_path(v->dir, "base.qcow2");
+    g_autofree char *mid = image_path(v->dir, "mid.qcow2");
+    g_autofree char *top = image_path(v->dir, "top.qcow2");
+    g_autofree char *other = image_path(v->dir, "other.qcow2");
+    make_image(base, "qcow2", NULL);
+    make_image(mid, "qcow2", base);
+    make_image(top, "qcow2", mid);
+    make_image(other, "qcow2", base);
+    write_pattern(base, "qcow2", 0x11, "0 64k");
+    write_pattern(mid, "qcow2", 0x22, "64k 64k");
+    write_pattern(top, "qcow2", 0x33, "128k 64k");
+    vm_add_disk(v, top, "qcow2", "vda");
+    vm_add_disk(v, other, "qcow2", "vdb");
+    vm_start(v);
+
+    vmsnap_error *err = NULL;
+    g_assert_true(vms_qemu_blockjob_stream(v->qmp, "vms-dev-vda", top, base, "merging vda", NULL,
+                                           JOB_MS, &err));
+    vms_test_assert_no_error(err);
+    g_autofree char *chain_a = chain_of(v, "vms-dev-vda");
+    g_autofree char *chain_b = chain_of(v, "vms-dev-vdb");
+    g_autofree char *expected_a = g_strdup_printf("%s <- %s", top, base);
+    g_autofree char *expected_b = g_strdup_printf("%s <- %s", other, base);
+    g_assert_cmpstr(chain_a, ==, expected_a);
+    g_assert_cmpstr(chain_b, ==, expected_b);
+    assert_no_jobs(v);
+    vm_quit(v);
+    g_autofree char *backing = backing_of(top);
+    g_assert_cmpstr(backing, ==, base);
+    g_assert_cmpint(g_unlink(mid), ==, 0);
+    assert_chain_contents(top);
+}
+
 static void test_refusals(void)
 {
     g_autofree char *base = NULL, *mid = NULL, *top = NULL;
@@ -486,6 +525,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qemu-blockjob/stream-active", test_stream_active);
     g_test_add_func("/qemu-blockjob/stream-intermediate", test_stream_intermediate);
     g_test_add_func("/qemu-blockjob/stream-whole-chain", test_stream_whole_chain);
+    g_test_add_func("/qemu-blockjob/stream-shared-base", test_stream_shared_base);
     g_test_add_func("/qemu-blockjob/refusals", test_refusals);
     g_test_add_func("/qemu-blockjob/commit-active", test_commit_active);
     g_test_add_func("/qemu-blockjob/commit-intermediate", test_commit_intermediate);
