@@ -423,6 +423,43 @@ class SnapshotCreateTest(CliTestCase):
                                 "[--validate] [--disk-only] [--no-metadata] [--halt] "
                                 "[--reuse-external] [--atomic] [--live]\n")
 
+    def test_create_as_print_xml(self):
+        # What the options describe, escaped, without taking anything; a
+        # relative file= is made absolute against the working directory.
+        self.define_demo()
+        out = self.ok("snapshot-create-as", "demo", "a<b", "--description", "x & 'y'",
+                      "--memspec", "file=mem,,1.state,snapshot=external",
+                      "--diskspec", "vda,snapshot=external,file=/img/o.qcow2",
+                      "--compress", "raw", "--print-xml")
+        cwd = os.getcwd()
+        self.assertEqual(out, (
+            "<domainsnapshot>\n"
+            "  <name>a&lt;b</name>\n"
+            "  <description>x &amp; &apos;y&apos;</description>\n"
+            f"  <memory snapshot='external' file='{cwd}/mem,1.state'/>\n"
+            "  <compression>raw</compression>\n"
+            "  <disks>\n"
+            "    <disk name='vda' snapshot='external'>\n"
+            "      <source file='/img/o.qcow2'/>\n"
+            "    </disk>\n"
+            "  </disks>\n"
+            "</domainsnapshot>\n"))
+        self.assertEqual(self.names(), [])
+
+    def test_create_as_compression_names(self):
+        self.define_demo()
+        err = self.fails("snapshot-create-as", "demo", "s", "--compress", "zip")
+        self.assertEqual(err, "error: line 3: unsupported compression 'zip' in <compression>; "
+                              "use gzip, zstd or raw\n")
+        self.assertEqual(self.names(), [])
+
+    def test_revert_keep_as_needs_a_snapshot_to_revert_to(self):
+        # The lookup comes first: a wrong SNAP takes no snapshot.
+        self.define_demo()
+        err = self.fails("snapshot-revert", "demo", "nope", "--keep-as", "left", "--force")
+        self.assertEqual(err, "error: domain 'demo' has no snapshot named 'nope'\n")
+        self.assertEqual(self.names(), [])
+
     def test_redefine_current(self):
         self.build_tree()
         self.assertEqual(self.ok("snapshot-current", "demo", "--name"), "installed\n")

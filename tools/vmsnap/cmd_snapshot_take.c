@@ -90,9 +90,9 @@ static int append_diskspec(cli_ctx *ctx, GString *xml, const char *spec)
     }
     if (file) {
         g_autofree char *path = absolute_path(file);
-        g_string_append(xml, "><source file='");
+        g_string_append(xml, ">\n      <source file='");
         append_escaped(xml, path);
-        g_string_append(xml, "'/></disk>\n");
+        g_string_append(xml, "'/>\n    </disk>\n");
     } else {
         g_string_append(xml, "/>\n");
     }
