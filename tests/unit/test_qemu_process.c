@@ -2,8 +2,8 @@
  * These tests need qemu-system-x86_64 and qemu-img; without them they fail. */
 #include "qemu/qemu_process.h"
 #include "qemu/qmp.h"
+#include "qemu_vm.h"
 #include "testutil.h"
-#include "util/subprocess.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -12,17 +12,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#define LAUNCH_MS 30000
-
-static void require_program(const char *name)
-{
-    g_autofree char *path = g_find_program_in_path(name);
-    if (!path)
-        g_error("%s is not on PATH; these tests need QEMU (apt-get install qemu-system-x86 "
-                "qemu-utils)",
-                name);
-}
 
 static vms_qemu_paths *make_run_dir(const char *parent)
 {
@@ -50,19 +39,6 @@ static void add_disk(vms_qemu_config *config, const char *file, const char *form
     disk->readonly = readonly;
     disk->node_name = g_strdup_printf("vms-%s", target);
     disk->device_id = g_strdup_printf("vms-dev-%s", target);
-}
-
-static void make_image(const char *path, const char *format)
-{
-    require_program("qemu-img");
-    const char *argv[] = {"qemu-img", "create", "-q", "-f", format, path, "1M", NULL};
-    vms_subprocess_result res;
-    vmsnap_error *err = NULL;
-    g_assert_true(vms_subprocess_run(argv, 30000, &res, &err));
-    vms_test_assert_no_error(err);
-    if (res.exit_status != 0)
-        g_error("qemu-img create failed: %s", res.err);
-    vms_subprocess_result_clear(&res);
 }
 
 /* Any process at all whose arguments name this pid file (ours or not). */
@@ -199,8 +175,8 @@ static void test_launch_with_awkward_disks(void)
     g_assert_cmpint(g_mkdir(dir, 0700), ==, 0);
     g_autofree char *root = g_build_filename(dir, "root \"a\",b.qcow2", NULL);
     g_autofree char *data = g_build_filename(dir, "data disk.raw", NULL);
-    make_image(root, "qcow2");
-    make_image(data, "raw");
+    make_image(root, "qcow2", NULL);
+    make_image(data, "raw", NULL);
     g_autofree char *state = g_build_filename(tmp, "state, dir", NULL);
     g_autoptr(vms_qemu_paths) paths = make_run_dir(state);
     g_auto(vms_qemu_config) config;
