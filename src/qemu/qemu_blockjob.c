@@ -9,89 +9,31 @@
  */
 #include "qemu/qemu_blockjob.h"
 
+#include "qemu/qmp_util.h"
+
 #include "util/error.h"
 
 #include <json-c/json.h>
 #include <string.h>
-#include <unistd.h>
 
-#define QMP_TIMEOUT_MS 5000
 /* How often a running job's progress is read. */
 #define POLL_MS 100
 /* How long a cancelled job may take to go. */
 #define CANCEL_MS 10000
 
-typedef json_object json_value;
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_value, json_object_put)
-
-static json_value *member(json_value *obj, const char *key)
-{
-    json_value *value = NULL;
-    if (!obj || !json_object_is_type(obj, json_type_object) ||
-        !json_object_object_get_ex(obj, key, &value))
-        return NULL;
-    return value;
-}
-
-static const char *member_string(json_value *obj, const char *key)
-{
-    json_value *value = member(obj, key);
-    return value && json_object_is_type(value, json_type_string) ? json_object_get_string(value)
-                                                                 : NULL;
-}
-
-static json_value *command_json(vms_qmp *qmp, const char *command, const char *args_json,
-                                vmsnap_error **error)
-{
-    g_autofree char *reply = vms_qmp_command(qmp, command, args_json, QMP_TIMEOUT_MS, error);
-    if (!reply)
-        return NULL;
-    json_value *value = json_tokener_parse(reply);
-    if (!value)
-        vms_error_set(error, VMSNAP_ERR_QEMU, "QEMU's reply to '%s' is not JSON: %.120s", command,
-                      reply);
-    return value;
-}
-
-static gint64 deadline_after(int timeout_ms)
-{
-    return g_get_monotonic_time() + (gint64)timeout_ms * 1000;
-}
-
-static int ms_left(gint64 deadline)
-{
-    gint64 left = (deadline - g_get_monotonic_time() + 999) / 1000;
-    return left > 0 ? (int)MIN(left, G_MAXINT) : 0;
-}
-
 /* ---- the chain of a device --------------------------------------------- */
 
-/* The device id in query-block's "qdev", which QEMU 7.2 gives as a QOM
- * path for virtio-blk-pci: the id follows "/machine/peripheral/". */
-static bool qdev_is(const char *qdev, const char *device_id)
-{
-    static const char peripheral[] = "/machine/peripheral/";
-    if (!qdev)
-        return false;
-    if (qdev[0] != '/')
-        return strcmp(qdev, device_id) == 0;
-    const char *id =
-        g_str_has_prefix(qdev, peripheral) ? qdev + strlen(peripheral) : strrchr(qdev, '/') + 1;
-    size_t len = strcspn(id, "/");
-    return len == strlen(device_id) && strncmp(id, device_id, len) == 0;
-}
-
 /* query-block's "inserted" member for @device_id (a new reference). */
-static json_value *device_inserted(vms_qmp *qmp, const char *device_id, vmsnap_error **error)
+static vms_qmp_value *device_inserted(vms_qmp *qmp, const char *device_id, vmsnap_error **error)
 {
-    g_autoptr(json_value) blocks = command_json(qmp, "query-block", NULL, error);
+    g_autoptr(vms_qmp_value) blocks = vms_qmp_command_json(qmp, "query-block", NULL, error);
     if (!blocks)
         return NULL;
-    size_t n = json_object_is_type(blocks, json_type_array) ? json_object_array_length(blocks) : 0;
+    size_t n = vms_qmp_array_length(blocks);
     for (size_t i = 0; i < n; i++) {
-        json_value *entry = json_object_array_get_idx(blocks, i);
-        json_value *inserted = member(entry, "inserted");
-        if (qdev_is(member_string(entry, "qdev"), device_id) && inserted)
+        vms_qmp_value *entry = json_object_array_get_idx(blocks, i);
+        vms_qmp_value *inserted = vms_qmp_member(entry, "inserted");
+        if (vms_qmp_qdev_is(vms_qmp_member_string(entry, "qdev"), device_id) && inserted)
             return json_object_get(inserted);
     }
     vms_error_set(error, VMSNAP_ERR_QEMU,
@@ -101,11 +43,11 @@ static json_value *device_inserted(vms_qmp *qmp, const char *device_id, vmsnap_e
     return NULL;
 }
 
-static void append_chain(json_value *inserted, GPtrArray *files)
+static void append_chain(vms_qmp_value *inserted, GPtrArray *files)
 {
-    for (json_value *image = member(inserted, "image"); image;
-         image = member(image, "backing-image")) {
-        const char *file = member_string(image, "filename");
+    for (vms_qmp_value *image = vms_qmp_member(inserted, "image"); image;
+         image = vms_qmp_member(image, "backing-image")) {
+        const char *file = vms_qmp_member_string(image, "filename");
         if (file)
             g_ptr_array_add(files, g_strdup(file));
     }
@@ -113,7 +55,7 @@ static void append_chain(json_value *inserted, GPtrArray *files)
 
 char **vms_qemu_device_chain(vms_qmp *qmp, const char *device_id, vmsnap_error **error)
 {
-    g_autoptr(json_value) inserted = device_inserted(qmp, device_id, error);
+    g_autoptr(vms_qmp_value) inserted = device_inserted(qmp, device_id, error);
     if (!inserted)
         return NULL;
     GPtrArray *files = g_ptr_array_new();
@@ -124,13 +66,13 @@ char **vms_qemu_device_chain(vms_qmp *qmp, const char *device_id, vmsnap_error *
 
 GHashTable *vms_qemu_open_files(vms_qmp *qmp, vmsnap_error **error)
 {
-    g_autoptr(json_value) blocks = command_json(qmp, "query-block", NULL, error);
+    g_autoptr(vms_qmp_value) blocks = vms_qmp_command_json(qmp, "query-block", NULL, error);
     if (!blocks)
         return NULL;
     g_autoptr(GPtrArray) files = g_ptr_array_new();
-    size_t n = json_object_is_type(blocks, json_type_array) ? json_object_array_length(blocks) : 0;
+    size_t n = vms_qmp_array_length(blocks);
     for (size_t i = 0; i < n; i++)
-        append_chain(member(json_object_array_get_idx(blocks, i), "inserted"), files);
+        append_chain(vms_qmp_member(json_object_array_get_idx(blocks, i), "inserted"), files);
     GHashTable *set = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     for (guint i = 0; i < files->len; i++)
         g_hash_table_add(set, g_ptr_array_index(files, i));
@@ -159,25 +101,25 @@ static char *node_of_file(vms_qmp *qmp, const char *device_id, const char *file,
                           vmsnap_error **error)
 {
     if (active) {
-        g_autoptr(json_value) inserted = device_inserted(qmp, device_id, error);
+        g_autoptr(vms_qmp_value) inserted = device_inserted(qmp, device_id, error);
         if (!inserted)
             return NULL;
-        const char *node = member_string(inserted, "node-name");
+        const char *node = vms_qmp_member_string(inserted, "node-name");
         return g_strdup(node ? node : "");
     }
-    g_autoptr(json_value) nodes =
-        command_json(qmp, "query-named-block-nodes", "{\"flat\":true}", error);
+    g_autoptr(vms_qmp_value) nodes =
+        vms_qmp_command_json(qmp, "query-named-block-nodes", "{\"flat\":true}", error);
     if (!nodes)
         return NULL;
     const char *found = NULL;
     size_t count = 0;
-    size_t n = json_object_is_type(nodes, json_type_array) ? json_object_array_length(nodes) : 0;
+    size_t n = vms_qmp_array_length(nodes);
     for (size_t i = 0; i < n; i++) {
-        json_value *node = json_object_array_get_idx(nodes, i);
-        const char *drv = member_string(node, "drv");
+        vms_qmp_value *node = json_object_array_get_idx(nodes, i);
+        const char *drv = vms_qmp_member_string(node, "drv");
         bool protocol = g_strcmp0(drv, "file") == 0 || g_strcmp0(drv, "host_device") == 0;
-        if (!protocol && g_strcmp0(member_string(node, "file"), file) == 0) {
-            found = member_string(node, "node-name");
+        if (!protocol && g_strcmp0(vms_qmp_member_string(node, "file"), file) == 0) {
+            found = vms_qmp_member_string(node, "node-name");
             count++;
         }
     }
@@ -231,33 +173,27 @@ static void release_nodes(vms_qmp *qmp, GPtrArray *nodes)
             continue;
         g_autofree char *quoted = vms_qmp_json_quote(node);
         g_autofree char *args = g_strdup_printf("{\"node-name\":%s}", quoted);
-        g_autofree char *reply = vms_qmp_command(qmp, "blockdev-del", args, QMP_TIMEOUT_MS, NULL);
+        vms_qmp_command_best_effort(qmp, "blockdev-del", args);
     }
 }
 
 /* ---- waiting for a job ------------------------------------------------- */
-
-static char *unique_job_id(const char *kind)
-{
-    static gint counter;
-    return g_strdup_printf("vms-%s-%d-%d", kind, (int)getpid(), g_atomic_int_add(&counter, 1));
-}
 
 /* Read the jobs (which also tells whether QEMU is still there) and report
  * @job_id's progress. */
 static bool poll_progress(vms_qmp *qmp, const char *job_id, const char *what,
                           const vms_progress *progress, vmsnap_error **error)
 {
-    g_autoptr(json_value) jobs = command_json(qmp, "query-block-jobs", NULL, error);
+    g_autoptr(vms_qmp_value) jobs = vms_qmp_command_json(qmp, "query-block-jobs", NULL, error);
     if (!jobs)
         return false;
-    size_t n = json_object_is_type(jobs, json_type_array) ? json_object_array_length(jobs) : 0;
+    size_t n = vms_qmp_array_length(jobs);
     for (size_t i = 0; i < n; i++) {
-        json_value *job = json_object_array_get_idx(jobs, i);
-        if (g_strcmp0(member_string(job, "device"), job_id) != 0)
+        vms_qmp_value *job = json_object_array_get_idx(jobs, i);
+        if (g_strcmp0(vms_qmp_member_string(job, "device"), job_id) != 0)
             continue;
-        int64_t done = json_object_get_int64(member(job, "offset"));
-        int64_t total = json_object_get_int64(member(job, "len"));
+        int64_t done = json_object_get_int64(vms_qmp_member(job, "offset"));
+        int64_t total = json_object_get_int64(vms_qmp_member(job, "len"));
         vms_progress_report(progress, what, (uint64_t)MAX(done, 0), (uint64_t)MAX(total, 0));
     }
     return true;
@@ -276,8 +212,9 @@ static vms_qmp_event *next_job_event(vms_qmp *qmp, const char *job_id, const cha
                                      gint64 deadline, const char *what,
                                      const vms_progress *progress, vmsnap_error **error)
 {
-    while (ms_left(deadline) > 0) {
-        vms_qmp_event *event = vms_qmp_wait_event(qmp, NULL, MIN(ms_left(deadline), POLL_MS), NULL);
+    while (vms_qmp_ms_left(deadline) > 0) {
+        vms_qmp_event *event =
+            vms_qmp_wait_event(qmp, NULL, MIN(vms_qmp_ms_left(deadline), POLL_MS), NULL);
         if (!event) {
             /* Either no event yet, or QEMU is gone: a command tells. */
             if (!poll_progress(qmp, job_id, what, progress, error))
@@ -298,12 +235,13 @@ static void cancel_job(vms_qmp *qmp, const char *job_id)
 {
     g_autofree char *qid = vms_qmp_json_quote(job_id);
     g_autofree char *args = g_strdup_printf("{\"device\":%s}", qid);
-    g_autofree char *reply = vms_qmp_command(qmp, "block-job-cancel", args, QMP_TIMEOUT_MS, NULL);
+    g_autofree char *reply =
+        vms_qmp_command(qmp, "block-job-cancel", args, VMS_QMP_COMMAND_MS, NULL);
     if (!reply)
         return;
     static const char *const ends[] = {"BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED", NULL};
     g_autoptr(vms_qmp_event) gone =
-        next_job_event(qmp, job_id, ends, deadline_after(CANCEL_MS), NULL, NULL, NULL);
+        next_job_event(qmp, job_id, ends, vms_qmp_deadline_after(CANCEL_MS), NULL, NULL, NULL);
 }
 
 /* Wait until @job_id completes (or, with @until_ready, is ready). */
@@ -348,7 +286,7 @@ static job_outcome wait_job(vms_qmp *qmp, const char *job_id, bool until_ready, 
 static bool start_job(vms_qmp *qmp, const char *command, const char *args, const char *what,
                       vmsnap_error **error)
 {
-    g_autofree char *reply = vms_qmp_command(qmp, command, args, QMP_TIMEOUT_MS, error);
+    g_autofree char *reply = vms_qmp_command(qmp, command, args, VMS_QMP_COMMAND_MS, error);
     if (!reply)
         vms_error_prefix(error, "%s: ", what);
     return reply != NULL;
@@ -389,7 +327,7 @@ bool vms_qemu_blockjob_stream(vms_qmp *qmp, const char *device_id, const char *t
                               const char *base_file, const char *what, const vms_progress *progress,
                               int timeout_ms, vmsnap_error **error)
 {
-    gint64 deadline = deadline_after(timeout_ms);
+    gint64 deadline = vms_qmp_deadline_after(timeout_ms);
     int top_index = 0, base_index = 0;
     g_auto(GStrv) chain = check_layers(qmp, device_id, top_file, base_file, "stream between",
                                        &top_index, &base_index, error);
@@ -399,7 +337,7 @@ bool vms_qemu_blockjob_stream(vms_qmp *qmp, const char *device_id, const char *t
         leaving_nodes(qmp, device_id, chain, top_index + 1, base_index, error);
     if (!leaving)
         return false;
-    g_autofree char *job_id = unique_job_id("stream");
+    g_autofree char *job_id = vms_qmp_unique_name("stream");
     g_autofree char *qid = vms_qmp_json_quote(job_id);
     g_autoptr(GString) args = g_string_new(NULL);
     g_string_append_printf(args, "{\"job-id\":%s", qid);
@@ -422,7 +360,7 @@ static bool complete_job(vms_qmp *qmp, const char *job_id, gint64 deadline, int 
     g_autofree char *qid = vms_qmp_json_quote(job_id);
     g_autofree char *args = g_strdup_printf("{\"device\":%s}", qid);
     g_autofree char *reply =
-        vms_qmp_command(qmp, "block-job-complete", args, QMP_TIMEOUT_MS, error);
+        vms_qmp_command(qmp, "block-job-complete", args, VMS_QMP_COMMAND_MS, error);
     if (!reply) {
         vms_error_prefix(error, "%s: ", what);
         cancel_job(qmp, job_id);
@@ -436,7 +374,7 @@ bool vms_qemu_blockjob_commit(vms_qmp *qmp, const char *device_id, const char *t
                               const char *base_file, const char *what, const vms_progress *progress,
                               int timeout_ms, vmsnap_error **error)
 {
-    gint64 deadline = deadline_after(timeout_ms);
+    gint64 deadline = vms_qmp_deadline_after(timeout_ms);
     int top_index = 0;
     if (!base_file) {
         vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
@@ -455,7 +393,7 @@ bool vms_qemu_blockjob_commit(vms_qmp *qmp, const char *device_id, const char *t
     if (!leaving)
         return false;
     bool active = top_index == 0;
-    g_autofree char *job_id = unique_job_id("commit");
+    g_autofree char *job_id = vms_qmp_unique_name("commit");
     g_autofree char *qid = vms_qmp_json_quote(job_id);
     g_autoptr(GString) args = g_string_new(NULL);
     g_string_append_printf(args, "{\"job-id\":%s", qid);

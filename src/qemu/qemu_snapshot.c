@@ -9,6 +9,8 @@
  */
 #include "qemu/qemu_snapshot.h"
 
+#include "qemu/qmp_util.h"
+
 #include "util/error.h"
 
 #include <json-c/json.h>
@@ -16,9 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Deadlines for QMP commands that return at once, and for the block
- * transaction (internal snapshots write qcow2 metadata before it answers). */
-#define QMP_TIMEOUT_MS         5000
+/* The deadline for the block transaction (internal snapshots write qcow2
+ * metadata before it answers). */
 #define TRANSACTION_TIMEOUT_MS 60000
 
 /* A local file can take the state as fast as QEMU writes it: the default
@@ -28,76 +29,10 @@
 /* QEMU's limit on node names is 31 bytes. */
 #define NODE_NAME_MAX 31
 
-typedef json_object json_value;
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_value, json_object_put)
-
-static json_value *member(json_value *obj, const char *key)
-{
-    json_value *value = NULL;
-    if (!obj || !json_object_is_type(obj, json_type_object) ||
-        !json_object_object_get_ex(obj, key, &value))
-        return NULL;
-    return value;
-}
-
-/* The string member @key of @obj, borrowed; NULL if absent or not a string. */
-static const char *member_string(json_value *obj, const char *key)
-{
-    json_value *value = member(obj, key);
-    return value && json_object_is_type(value, json_type_string) ? json_object_get_string(value)
-                                                                 : NULL;
-}
-
-/* Run @command and parse its return value (never NULL on success). */
-static json_value *command_json(vms_qmp *qmp, const char *command, const char *args_json,
-                                vmsnap_error **error)
-{
-    g_autofree char *reply = vms_qmp_command(qmp, command, args_json, QMP_TIMEOUT_MS, error);
-    if (!reply)
-        return NULL;
-    json_value *value = json_tokener_parse(reply);
-    if (!value)
-        vms_error_set(error, VMSNAP_ERR_QEMU, "QEMU's reply to '%s' is not JSON: %.120s", command,
-                      reply);
-    return value;
-}
-
-/* Run a command whose outcome does not matter (cleanup on a path that
- * already failed): its error must not replace the first one. */
-static void command_best_effort(vms_qmp *qmp, const char *command, const char *args_json)
-{
-    g_autofree char *reply = vms_qmp_command(qmp, command, args_json, QMP_TIMEOUT_MS, NULL);
-}
-
-/* The device id in query-block's "qdev": QEMU 7.2 gives the id itself for
- * some devices and a QOM path for others — for virtio-blk-pci
- * "/machine/peripheral/<id>/virtio-backend", where the id is the part after
- * "peripheral", not the last one; other QOM paths end in the id. */
-static char *qdev_device_id(const char *qdev)
-{
-    static const char peripheral[] = "/machine/peripheral/";
-    if (qdev[0] != '/')
-        return g_strdup(qdev);
-    if (g_str_has_prefix(qdev, peripheral)) {
-        const char *id = qdev + strlen(peripheral);
-        const char *end = strchr(id, '/');
-        return end ? g_strndup(id, (gsize)(end - id)) : g_strdup(id);
-    }
-    return g_strdup(strrchr(qdev, '/') + 1);
-}
-
-static bool qdev_matches(const char *qdev, const char *device_id)
-{
-    if (!qdev)
-        return false;
-    g_autofree char *id = qdev_device_id(qdev);
-    return strcmp(id, device_id) == 0;
-}
-
 /* query-block's entry for @device_id (a new reference). */
-static json_value *query_device(vms_qmp *qmp, const char *device_id, vmsnap_error **error)
+static vms_qmp_value *query_device(vms_qmp *qmp, const char *device_id, vmsnap_error **error)
 {
-    g_autoptr(json_value) blocks = command_json(qmp, "query-block", NULL, error);
+    g_autoptr(vms_qmp_value) blocks = vms_qmp_command_json(qmp, "query-block", NULL, error);
     if (!blocks)
         return NULL;
     if (!json_object_is_type(blocks, json_type_array)) {
@@ -107,12 +42,12 @@ static json_value *query_device(vms_qmp *qmp, const char *device_id, vmsnap_erro
     g_autoptr(GString) known = g_string_new(NULL);
     size_t n = json_object_array_length(blocks);
     for (size_t i = 0; i < n; i++) {
-        json_value *entry = json_object_array_get_idx(blocks, i);
-        const char *qdev = member_string(entry, "qdev");
-        if (qdev_matches(qdev, device_id))
+        vms_qmp_value *entry = json_object_array_get_idx(blocks, i);
+        const char *qdev = vms_qmp_member_string(entry, "qdev");
+        if (vms_qmp_qdev_is(qdev, device_id))
             return json_object_get(entry);
         if (qdev) {
-            g_autofree char *id = qdev_device_id(qdev);
+            g_autofree char *id = vms_qmp_qdev_device_id(qdev);
             g_string_append_printf(known, "%s%s", known->len ? ", " : "", id);
         }
     }
@@ -125,12 +60,12 @@ static json_value *query_device(vms_qmp *qmp, const char *device_id, vmsnap_erro
 
 /* The "inserted" member of @device_id's entry (a new reference): the medium
  * and its top node. */
-static json_value *query_inserted(vms_qmp *qmp, const char *device_id, vmsnap_error **error)
+static vms_qmp_value *query_inserted(vms_qmp *qmp, const char *device_id, vmsnap_error **error)
 {
-    g_autoptr(json_value) entry = query_device(qmp, device_id, error);
+    g_autoptr(vms_qmp_value) entry = query_device(qmp, device_id, error);
     if (!entry)
         return NULL;
-    json_value *inserted = member(entry, "inserted");
+    vms_qmp_value *inserted = vms_qmp_member(entry, "inserted");
     if (!inserted) {
         vms_error_set(error, VMSNAP_ERR_QEMU, "disk device '%s' has no image in QEMU", device_id);
         return NULL;
@@ -141,10 +76,10 @@ static json_value *query_inserted(vms_qmp *qmp, const char *device_id, vmsnap_er
 /* The node the device writes to now: its top node (inserted.node-name). */
 static char *device_top_node(vms_qmp *qmp, const char *device_id, vmsnap_error **error)
 {
-    g_autoptr(json_value) inserted = query_inserted(qmp, device_id, error);
+    g_autoptr(vms_qmp_value) inserted = query_inserted(qmp, device_id, error);
     if (!inserted)
         return NULL;
-    const char *node = member_string(inserted, "node-name");
+    const char *node = vms_qmp_member_string(inserted, "node-name");
     if (!node) {
         vms_error_set(error, VMSNAP_ERR_QEMU, "QEMU reports no node name for disk device '%s'",
                       device_id);
@@ -155,10 +90,10 @@ static char *device_top_node(vms_qmp *qmp, const char *device_id, vmsnap_error *
 
 char *vms_qemu_device_file(vms_qmp *qmp, const char *device_id, vmsnap_error **error)
 {
-    g_autoptr(json_value) inserted = query_inserted(qmp, device_id, error);
+    g_autoptr(vms_qmp_value) inserted = query_inserted(qmp, device_id, error);
     if (!inserted)
         return NULL;
-    const char *file = member_string(inserted, "file");
+    const char *file = vms_qmp_member_string(inserted, "file");
     if (!file) {
         vms_error_set(error, VMSNAP_ERR_QEMU, "QEMU reports no file for disk device '%s'",
                       device_id);
@@ -167,27 +102,19 @@ char *vms_qemu_device_file(vms_qmp *qmp, const char *device_id, vmsnap_error **e
     return g_strdup(file);
 }
 
-/* ---- unique names ------------------------------------------------------ */
-
-/* Names for jobs and descriptors: unique in this process, and the pid keeps
- * two vmsnap processes talking to the same QEMU apart. */
-static char *unique_name(const char *kind)
-{
-    static gint counter;
-    return g_strdup_printf("vms-%s-%d-%d", kind, (int)getpid(), g_atomic_int_add(&counter, 1));
-}
+/* ---- node names -------------------------------------------------------- */
 
 /* Every node name QEMU uses now. */
 static GHashTable *node_names_in_use(vms_qmp *qmp, vmsnap_error **error)
 {
-    g_autoptr(json_value) nodes =
-        command_json(qmp, "query-named-block-nodes", "{\"flat\":true}", error);
+    g_autoptr(vms_qmp_value) nodes =
+        vms_qmp_command_json(qmp, "query-named-block-nodes", "{\"flat\":true}", error);
     if (!nodes)
         return NULL;
     GHashTable *names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    size_t n = json_object_is_type(nodes, json_type_array) ? json_object_array_length(nodes) : 0;
+    size_t n = vms_qmp_array_length(nodes);
     for (size_t i = 0; i < n; i++) {
-        const char *name = member_string(json_object_array_get_idx(nodes, i), "node-name");
+        const char *name = vms_qmp_member_string(json_object_array_get_idx(nodes, i), "node-name");
         if (name)
             g_hash_table_add(names, g_strdup(name));
     }
@@ -221,7 +148,7 @@ static void remove_nodes(vms_qmp *qmp, GPtrArray *nodes)
     for (guint i = 0; i < nodes->len; i++) {
         g_autofree char *quoted = vms_qmp_json_quote(g_ptr_array_index(nodes, i));
         g_autofree char *args = g_strdup_printf("{\"node-name\":%s}", quoted);
-        command_best_effort(qmp, "blockdev-del", args);
+        vms_qmp_command_best_effort(qmp, "blockdev-del", args);
     }
 }
 
@@ -236,7 +163,7 @@ static bool add_overlay_node(vms_qmp *qmp, const char *node, const char *overlay
         g_strdup_printf("{\"driver\":\"qcow2\",\"node-name\":%s,\"file\":{"
                         "\"driver\":\"file\",\"filename\":%s},\"backing\":null}",
                         qnode, qfile);
-    g_autofree char *reply = vms_qmp_command(qmp, "blockdev-add", args, QMP_TIMEOUT_MS, error);
+    g_autofree char *reply = vms_qmp_command(qmp, "blockdev-add", args, VMS_QMP_COMMAND_MS, error);
     return reply != NULL;
 }
 
@@ -326,16 +253,17 @@ bool vms_qemu_snapshot_disks(vms_qmp *qmp, const vms_live_disk *disks, size_t nd
 static bool has_internal_snapshot(vms_qmp *qmp, const char *device_id, const char *tag, bool *found,
                                   vmsnap_error **error)
 {
-    g_autoptr(json_value) inserted = query_inserted(qmp, device_id, error);
+    g_autoptr(vms_qmp_value) inserted = query_inserted(qmp, device_id, error);
     if (!inserted)
         return false;
-    json_value *snapshots = member(member(inserted, "image"), "snapshots");
+    vms_qmp_value *snapshots = vms_qmp_member(vms_qmp_member(inserted, "image"), "snapshots");
     size_t n = snapshots && json_object_is_type(snapshots, json_type_array)
                    ? json_object_array_length(snapshots)
                    : 0;
     *found = false;
     for (size_t i = 0; i < n; i++)
-        if (g_strcmp0(member_string(json_object_array_get_idx(snapshots, i), "name"), tag) == 0)
+        if (g_strcmp0(vms_qmp_member_string(json_object_array_get_idx(snapshots, i), "name"),
+                      tag) == 0)
             *found = true;
     return true;
 }
@@ -369,17 +297,6 @@ bool vms_qemu_delete_internal(vms_qmp *qmp, const char *device_id, const char *t
 
 /* ---- waiting for jobs -------------------------------------------------- */
 
-static gint64 deadline_after(int timeout_ms)
-{
-    return g_get_monotonic_time() + (gint64)timeout_ms * 1000;
-}
-
-static int ms_left(gint64 deadline)
-{
-    gint64 left = (deadline - g_get_monotonic_time() + 999) / 1000;
-    return left > 0 ? (int)MIN(left, G_MAXINT) : 0;
-}
-
 /* The next @event_name whose data member @key is @value, before @deadline;
  * events of that name for other jobs are consumed (one job at a time runs
  * on a vmsnap connection). NULL with an error on deadline or disconnect:
@@ -390,9 +307,9 @@ static vms_qmp_event *wait_job_event(vms_qmp *qmp, const char *event_name, const
 {
     for (;;) {
         vmsnap_error *err = NULL;
-        vms_qmp_event *event = vms_qmp_wait_event(qmp, event_name, ms_left(deadline), &err);
+        vms_qmp_event *event = vms_qmp_wait_event(qmp, event_name, vms_qmp_ms_left(deadline), &err);
         if (!event) {
-            if (ms_left(deadline) == 0) {
+            if (vms_qmp_ms_left(deadline) == 0) {
                 vmsnap_error_free(err);
                 vms_error_set(error, VMSNAP_ERR_QEMU, "%s did not finish within %d ms", what,
                               timeout_ms);
@@ -423,18 +340,19 @@ static bool finish_job(vms_qmp *qmp, const char *job_id, gint64 deadline, const 
         if (g_strcmp0(status, "concluded") == 0)
             break;
     }
-    g_autoptr(json_value) jobs = command_json(qmp, "query-jobs", NULL, error);
+    g_autoptr(vms_qmp_value) jobs = vms_qmp_command_json(qmp, "query-jobs", NULL, error);
     if (!jobs)
         return false;
-    size_t n = json_object_is_type(jobs, json_type_array) ? json_object_array_length(jobs) : 0;
+    size_t n = vms_qmp_array_length(jobs);
     for (size_t i = 0; i < n; i++) {
-        json_value *job = json_object_array_get_idx(jobs, i);
-        if (g_strcmp0(member_string(job, "id"), job_id) == 0 && member_string(job, "error"))
-            *job_error = g_strdup(member_string(job, "error"));
+        vms_qmp_value *job = json_object_array_get_idx(jobs, i);
+        if (g_strcmp0(vms_qmp_member_string(job, "id"), job_id) == 0 &&
+            vms_qmp_member_string(job, "error"))
+            *job_error = g_strdup(vms_qmp_member_string(job, "error"));
     }
     g_autofree char *qid = vms_qmp_json_quote(job_id);
     g_autofree char *args = g_strdup_printf("{\"id\":%s}", qid);
-    g_autofree char *reply = vms_qmp_command(qmp, "job-dismiss", args, QMP_TIMEOUT_MS, error);
+    g_autofree char *reply = vms_qmp_command(qmp, "job-dismiss", args, VMS_QMP_COMMAND_MS, error);
     if (!reply) {
         g_clear_pointer(job_error, g_free);
         return false;
@@ -477,9 +395,9 @@ static bool run_snapshot_job(vms_qmp *qmp, const char *verb, const char *tag,
                              const char *const *device_ids, const char *vmstate_device,
                              int timeout_ms, vmsnap_error **error)
 {
-    gint64 deadline = deadline_after(timeout_ms);
+    gint64 deadline = vms_qmp_deadline_after(timeout_ms);
     g_autofree char *command = g_strdup_printf("snapshot-%s", verb);
-    g_autofree char *job_id = unique_name(command);
+    g_autofree char *job_id = vms_qmp_unique_name(command);
     g_autofree char *qid = vms_qmp_json_quote(job_id);
     g_autofree char *qtag = vms_qmp_json_quote(tag);
     g_autoptr(GString) args = g_string_new(NULL);
@@ -488,7 +406,7 @@ static bool run_snapshot_job(vms_qmp *qmp, const char *verb, const char *tag,
         return false;
     g_string_append(args, "}");
 
-    g_autofree char *reply = vms_qmp_command(qmp, command, args->str, QMP_TIMEOUT_MS, error);
+    g_autofree char *reply = vms_qmp_command(qmp, command, args->str, VMS_QMP_COMMAND_MS, error);
     if (!reply)
         return false;
     g_autofree char *what =
@@ -525,16 +443,17 @@ bool vms_qemu_load_internal(vms_qmp *qmp, const char *tag, const char *const *de
 static bool prepare_migration(vms_qmp *qmp, bool raise_bandwidth, vmsnap_error **error)
 {
     /* Without the "events" capability QEMU sends no MIGRATION events. */
-    g_autofree char *caps = vms_qmp_command(
-        qmp, "migrate-set-capabilities",
-        "{\"capabilities\":[{\"capability\":\"events\",\"state\":true}]}", QMP_TIMEOUT_MS, error);
+    g_autofree char *caps =
+        vms_qmp_command(qmp, "migrate-set-capabilities",
+                        "{\"capabilities\":[{\"capability\":\"events\",\"state\":true}]}",
+                        VMS_QMP_COMMAND_MS, error);
     if (!caps)
         return false;
     if (!raise_bandwidth)
         return true;
     g_autofree char *params =
         vms_qmp_command(qmp, "migrate-set-parameters",
-                        "{\"max-bandwidth\":" UNLIMITED_BANDWIDTH "}", QMP_TIMEOUT_MS, error);
+                        "{\"max-bandwidth\":" UNLIMITED_BANDWIDTH "}", VMS_QMP_COMMAND_MS, error);
     return params != NULL;
 }
 
@@ -572,7 +491,7 @@ static void report_migration(vms_qmp *qmp, const migration_watch *watch)
                                 (uint64_t)st.st_size);
         return;
     }
-    g_autofree char *info = vms_qmp_command(qmp, "query-migrate", NULL, QMP_TIMEOUT_MS, NULL);
+    g_autofree char *info = vms_qmp_command(qmp, "query-migrate", NULL, VMS_QMP_COMMAND_MS, NULL);
     int64_t total = 0, remaining = 0;
     if (info && vms_qmp_json_get_int(info, "ram.total", &total) &&
         vms_qmp_json_get_int(info, "ram.remaining", &remaining) && total >= remaining)
@@ -591,7 +510,8 @@ static void report_migration_done(vms_qmp *qmp, const migration_watch *watch)
     if (watch->incoming && fstat(watch->fd, &st) == 0) {
         total = st.st_size;
     } else if (!watch->incoming) {
-        g_autofree char *info = vms_qmp_command(qmp, "query-migrate", NULL, QMP_TIMEOUT_MS, NULL);
+        g_autofree char *info =
+            vms_qmp_command(qmp, "query-migrate", NULL, VMS_QMP_COMMAND_MS, NULL);
         if (!info || !vms_qmp_json_get_int(info, "ram.total", &total))
             return;
     }
@@ -607,13 +527,13 @@ static bool wait_run_state_settled(vms_qmp *qmp, gint64 deadline, int timeout_ms
 {
     for (;;) {
         g_autofree char *reply =
-            vms_qmp_command(qmp, "query-status", NULL, MAX(ms_left(deadline), 1), error);
+            vms_qmp_command(qmp, "query-status", NULL, MAX(vms_qmp_ms_left(deadline), 1), error);
         if (!reply)
             return false;
         g_autofree char *state = vms_qmp_json_get_string(reply, "status");
         if (g_strcmp0(state, "finish-migrate") != 0 && g_strcmp0(state, "inmigrate") != 0)
             return true;
-        if (ms_left(deadline) == 0) {
+        if (vms_qmp_ms_left(deadline) == 0) {
             vms_error_set(error, VMSNAP_ERR_QEMU,
                           "QEMU moved the VM state but was still finishing after %d ms",
                           timeout_ms);
@@ -631,18 +551,18 @@ static bool wait_migration(vms_qmp *qmp, const migration_watch *watch, gint64 de
     g_autofree char *status = NULL;
     while (!is_final_migration_status(status)) {
         vmsnap_error *err = NULL;
-        int wait_ms = MIN(ms_left(deadline), MIGRATION_POLL_MS);
+        int wait_ms = MIN(vms_qmp_ms_left(deadline), MIGRATION_POLL_MS);
         g_autoptr(vms_qmp_event) event = vms_qmp_wait_event(qmp, "MIGRATION", wait_ms, &err);
-        if (!event && ms_left(deadline) > 0 && vms_qmp_is_usable(qmp)) {
+        if (!event && vms_qmp_ms_left(deadline) > 0 && vms_qmp_is_usable(qmp)) {
             /* Only the poll period passed. */
             vmsnap_error_free(err);
             report_migration(qmp, watch);
             continue;
         }
         if (!event) {
-            if (ms_left(deadline) == 0) {
+            if (vms_qmp_ms_left(deadline) == 0) {
                 vmsnap_error_free(err);
-                command_best_effort(qmp, "migrate_cancel", NULL);
+                vms_qmp_command_best_effort(qmp, "migrate_cancel", NULL);
                 vms_error_set(error, VMSNAP_ERR_QEMU,
                               "%s the VM state did not finish within %d ms (cancelled)",
                               watch->verb, timeout_ms);
@@ -658,7 +578,7 @@ static bool wait_migration(vms_qmp *qmp, const migration_watch *watch, gint64 de
         report_migration_done(qmp, watch);
         return wait_run_state_settled(qmp, deadline, timeout_ms, error);
     }
-    g_autofree char *info = vms_qmp_command(qmp, "query-migrate", NULL, QMP_TIMEOUT_MS, NULL);
+    g_autofree char *info = vms_qmp_command(qmp, "query-migrate", NULL, VMS_QMP_COMMAND_MS, NULL);
     g_autofree char *desc = info ? vms_qmp_json_get_string(info, "error-desc") : NULL;
     if (desc)
         vms_error_set(error, VMSNAP_ERR_QEMU, "%s the VM state failed: %s", watch->verb, desc);
@@ -673,25 +593,25 @@ static bool wait_migration(vms_qmp *qmp, const migration_watch *watch, gint64 de
 static bool migrate_with_fd(vms_qmp *qmp, const char *command, const migration_watch *watch,
                             int timeout_ms, vmsnap_error **error)
 {
-    gint64 deadline = deadline_after(timeout_ms);
+    gint64 deadline = vms_qmp_deadline_after(timeout_ms);
     if (!prepare_migration(qmp, !watch->incoming, error))
         return false;
-    g_autofree char *fdname = unique_name("state");
+    g_autofree char *fdname = vms_qmp_unique_name("state");
     g_autofree char *qname = vms_qmp_json_quote(fdname);
     g_autofree char *fdargs = g_strdup_printf("{\"fdname\":%s}", qname);
     g_autofree char *got =
-        vms_qmp_command_with_fd(qmp, "getfd", fdargs, watch->fd, QMP_TIMEOUT_MS, error);
+        vms_qmp_command_with_fd(qmp, "getfd", fdargs, watch->fd, VMS_QMP_COMMAND_MS, error);
     if (!got)
         return false;
     g_autofree char *uri = g_strdup_printf("fd:%s", fdname);
     g_autofree char *quri = vms_qmp_json_quote(uri);
     g_autofree char *args = g_strdup_printf("{\"uri\":%s}", quri);
     report_migration(qmp, watch);
-    g_autofree char *started = vms_qmp_command(qmp, command, args, QMP_TIMEOUT_MS, error);
+    g_autofree char *started = vms_qmp_command(qmp, command, args, VMS_QMP_COMMAND_MS, error);
     bool ok = started && wait_migration(qmp, watch, deadline, timeout_ms, error);
     /* A started migration has taken the descriptor out of QEMU's named
      * ones already; this closes it when the migration never started. */
-    command_best_effort(qmp, "closefd", fdargs);
+    vms_qmp_command_best_effort(qmp, "closefd", fdargs);
     return ok;
 }
 
