@@ -96,7 +96,7 @@ static void test_stream_active(void)
     vmsnap_error *err = NULL;
     gint64 start = g_get_monotonic_time();
     g_assert_true(vms_qemu_blockjob_stream(v->qmp, "vms-dev-vda", top, base, "merging vda",
-                                           &progress, 60000, &err));
+                                           &progress, JOB_MS, &err));
     g_test_message("block-stream of 64 KiB into the active layer: %.1f ms", elapsed_ms(start));
     vms_test_assert_no_error(err);
     g_autofree char *chain = chain_of(v, "vms-dev-vda");
@@ -124,7 +124,7 @@ static void test_stream_intermediate(void)
 
     vmsnap_error *err = NULL;
     g_assert_true(vms_qemu_blockjob_stream(v->qmp, "vms-dev-vda", top, base, "merging vda", NULL,
-                                           60000, &err));
+                                           JOB_MS, &err));
     vms_test_assert_no_error(err);
     g_autofree char *chain = chain_of(v, "vms-dev-vda");
     g_autofree char *expected = g_strdup_printf("%s <- %s <- %s", extra, top, base);
@@ -147,7 +147,7 @@ static void test_stream_whole_chain(void)
 
     vmsnap_error *err = NULL;
     g_assert_true(vms_qemu_blockjob_stream(v->qmp, "vms-dev-vda", top, NULL, "merging vda", NULL,
-                                           60000, &err));
+                                           JOB_MS, &err));
     vms_test_assert_no_error(err);
     g_autofree char *chain = chain_of(v, "vms-dev-vda");
     g_assert_cmpstr(chain, ==, top);
@@ -206,21 +206,21 @@ static void test_refusals(void)
 
     vmsnap_error *err = NULL;
     g_assert_false(vms_qemu_blockjob_stream(v->qmp, "vms-dev-vda", top, other, "merging vda", NULL,
-                                            60000, &err));
+                                            JOB_MS, &err));
     g_autofree char *msg1 = g_strdup_printf(
         "cannot stream between '%s' and '%s' of disk device 'vms-dev-vda': the lower file is not "
         "in the disk's chain (its chain, top first: %s <- %s <- %s)",
         top, other, top, mid, base);
     assert_error_message(&err, VMSNAP_ERR_INVALID_ARG, msg1);
     g_assert_false(vms_qemu_blockjob_commit(v->qmp, "vms-dev-vda", mid, top, "merging vda", NULL,
-                                            60000, &err));
+                                            JOB_MS, &err));
     g_autofree char *msg2 = g_strdup_printf(
         "cannot commit between '%s' and '%s' of disk device 'vms-dev-vda': the lower file is not "
         "below the upper one (its chain, top first: %s <- %s <- %s)",
         mid, top, top, mid, base);
     assert_error_message(&err, VMSNAP_ERR_INVALID_ARG, msg2);
     g_assert_false(vms_qemu_blockjob_stream(v->qmp, "vms-dev-vdz", top, base, "merging vdz", NULL,
-                                            60000, &err));
+                                            JOB_MS, &err));
     vms_test_assert_error(err, VMSNAP_ERR_QEMU);
     g_autofree char *chain = chain_of(v, "vms-dev-vda");
     g_autofree char *expected = g_strdup_printf("%s <- %s <- %s", top, mid, base);
@@ -242,7 +242,7 @@ static void test_commit_active(void)
     vmsnap_error *err = NULL;
     gint64 start = g_get_monotonic_time();
     g_assert_true(vms_qemu_blockjob_commit(v->qmp, "vms-dev-vda", top, mid, "merging vda",
-                                           &progress, 60000, &err));
+                                           &progress, JOB_MS, &err));
     g_test_message("active block-commit of 64 KiB: %.1f ms", elapsed_ms(start));
     vms_test_assert_no_error(err);
     g_autofree char *chain = chain_of(v, "vms-dev-vda");
@@ -256,7 +256,7 @@ static void test_commit_active(void)
     g_autofree char *nodes = vm_command(v, "query-named-block-nodes", "{\"flat\":true}");
     g_assert_null(strstr(nodes, "\"vms-vda\""));
     g_assert_true(vms_qemu_blockjob_commit(v->qmp, "vms-dev-vda", mid, base, "merging vda", NULL,
-                                           60000, &err));
+                                           JOB_MS, &err));
     vms_test_assert_no_error(err);
     g_autofree char *chain2 = chain_of(v, "vms-dev-vda");
     g_assert_cmpstr(chain2, ==, base);
@@ -274,7 +274,7 @@ static void test_commit_intermediate(void)
 
     vmsnap_error *err = NULL;
     g_assert_true(vms_qemu_blockjob_commit(v->qmp, "vms-dev-vda", mid, base, "merging vda", NULL,
-                                           60000, &err));
+                                           JOB_MS, &err));
     vms_test_assert_no_error(err);
     g_autofree char *chain = chain_of(v, "vms-dev-vda");
     g_autofree char *expected = g_strdup_printf("%s <- %s", top, base);
@@ -312,7 +312,7 @@ static void test_progress_running_guest(void)
     vms_progress progress = {record_progress, &seen};
     gint64 start = g_get_monotonic_time();
     g_assert_true(vms_qemu_blockjob_stream(v->qmp, "vms-dev-vda", top, base, "merging vda",
-                                           &progress, 60000, &err));
+                                           &progress, JOB_MS, &err));
     g_test_message("block-stream of 8 MiB, guest running: %.1f ms, %u progress reports",
                    elapsed_ms(start), seen.calls);
     vms_test_assert_no_error(err);
