@@ -40,8 +40,9 @@ typedef enum {
 } vms_memstate_compression;
 
 /* What a header says. On write, @domain_uuid may be "" (written as all
- * zeros: no domain), @level 0 picks the default (gzip 1, zstd 3), @created 0
- * means now. As an expectation (restore), "" fields are not checked. */
+ * zeros: no domain), @level 0 picks the default (gzip 1, zstd 1; see
+ * docs/formats/memstate.md), @created 0 means now. As an expectation
+ * (restore), "" fields are not checked. */
 typedef struct {
     char domain_uuid[VMS_MEMSTATE_UUID_STRLEN + 1]; /* lowercase 8-4-4-4-12 */
     char snapshot_name[VMS_NAME_MAX + 1];

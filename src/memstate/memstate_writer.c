@@ -19,7 +19,7 @@
 #include "util/error.h"
 
 #define GZIP_DEFAULT_LEVEL 1
-#define ZSTD_DEFAULT_LEVEL 3
+#define ZSTD_DEFAULT_LEVEL 1
 #define ZSTD_MAX_WORKERS   4
 #define ZSTD_JOB_SIZE      (2 * 1024 * 1024)
 #define SAVE_READ_SIZE     (1024 * 1024)
