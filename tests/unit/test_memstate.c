@@ -585,6 +585,110 @@ static void test_not_regular(void)
     close(fds[1]);
 }
 
+/* A save cut off before finish (vmsnap or QEMU killed) leaves a file every
+ * reader refuses. */
+static void test_unfinished(gconstpointer p)
+{
+    vms_memstate_compression c = (vms_memstate_compression)GPOINTER_TO_INT(p);
+    g_autofree uint8_t *data = make_data(3 * FRAME, FALSE, 11);
+    int fd = new_memfile();
+    vms_memstate_info info = make_info(c, "cut", 0);
+    vmsnap_error *err = NULL;
+    vms_memstate_writer *w = vms_memstate_writer_new(fd, &info, &err);
+    g_assert_true(vms_memstate_writer_write(w, data, 3 * FRAME, &err));
+    vms_memstate_writer_free(w);
+    /* zstd's workers may not have passed anything on yet: then the file
+     * holds the header alone, which is truncated too. */
+    for (int pass = 0; pass < 2; pass++) {
+        int out = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        g_assert_false(pass == 0 ? vms_memstate_verify(fd, NULL, &err)
+                                 : vms_memstate_restore_to_fd(fd, out, NULL, NULL, &err));
+        close(out);
+        const char *msg = vmsnap_error_get_message(err);
+        if (!g_str_has_prefix(msg, "memory file is truncated") ||
+            !g_str_has_suffix(msg, "delete this snapshot and take it again"))
+            g_error("unexpected: %s", msg);
+        vms_test_assert_error(err, VMSNAP_ERR_CORRUPT);
+    }
+    close(fd);
+}
+
+static void test_disk_full(void)
+{
+    int fd = open("/dev/full", O_WRONLY | O_CLOEXEC);
+    g_assert_cmpint(fd, >=, 0);
+    vms_memstate_info info = make_info(VMS_MEMSTATE_COMPRESS_ZSTD, "full", 0);
+    vmsnap_error *err = NULL;
+    g_assert_null(vms_memstate_writer_new(fd, &info, &err));
+    g_assert_cmpstr(vmsnap_error_get_message(err), ==,
+                    "writing the memory file: No space left on device");
+    vms_test_assert_error(err, VMSNAP_ERR_IO);
+    close(fd);
+}
+
+/* Recompute the trailer's payload checksum (and its own) after an edit, as
+ * only a forger would: verify then passes, restore still catches it. */
+static void reseal(int fd, size_t size, size_t header_len)
+{
+    g_autofree uint8_t *buf = g_malloc(size);
+    g_assert_true(vms_memstate_pread_all(fd, buf, size, 0, NULL));
+    vms_memstate_trailer t;
+    g_assert_true(vms_memstate_parse_trailer(buf + size - 64, &t, NULL));
+    t.payload_len = size - header_len - 64;
+    XXH128_hash_t h = XXH3_128bits(buf + header_len, t.payload_len);
+    vms_memstate_put_hash128(t.payload_xxh128, &h);
+    vms_memstate_trailer_encode(&t, buf + size - 64);
+    put_bytes(fd, size - 64, buf + size - 64, 64);
+}
+
+static void test_resealed_payload(void)
+{
+    size_t size;
+    int fd = small_file(VMS_MEMSTATE_COMPRESS_NONE, &size);
+    flip_byte(fd, 69 + 4 + 5000);
+    reseal(fd, size, 69);
+    vmsnap_error *err = NULL;
+    g_assert_true(vms_memstate_verify(fd, NULL, &err));
+    vms_test_assert_no_error(err);
+    int out = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    g_assert_false(vms_memstate_restore_to_fd(fd, out, NULL, NULL, &err));
+    const char *msg = vmsnap_error_get_message(err);
+    if (!g_str_has_prefix(msg, "memory file is damaged: the checksum of its decompressed stream "
+                               "does not match (xxh3-128 ") ||
+        !g_str_has_suffix(msg, DAMAGED_HINT))
+        g_error("unexpected: %s", msg);
+    vms_test_assert_error(err, VMSNAP_ERR_CORRUPT);
+    close(out);
+    close(fd);
+}
+
+/* A zstd file whose last data frame is dropped (end frame moved up, sums
+ * resealed): the compressed stream ends too early. */
+static void test_resealed_cut_stream(void)
+{
+    size_t size;
+    int fd = small_file(VMS_MEMSTATE_COMPRESS_ZSTD, &size);
+    g_autofree uint8_t *buf = g_malloc(size);
+    g_assert_true(vms_memstate_pread_all(fd, buf, size, 0, NULL));
+    /* Frames: 1 MiB, 1 MiB, the rest; keep the first two. */
+    size_t cut = 69 + 2 * (4 + FRAME);
+    g_assert_cmpuint(vms_memstate_get_le32(buf + 69), ==, FRAME);
+    g_assert_cmpuint(cut + 4 + 64, <, size);
+    g_assert_cmpint(ftruncate(fd, 0), ==, 0);
+    put_bytes(fd, 0, buf, cut);
+    put_bytes(fd, cut, "\0\0\0\0", 4);
+    put_bytes(fd, cut + 4, buf + size - 64, 64);
+    reseal(fd, cut + 4 + 64, 69);
+    vmsnap_error *err = NULL;
+    int out = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    g_assert_false(vms_memstate_restore_to_fd(fd, out, NULL, NULL, &err));
+    g_assert_cmpstr(vmsnap_error_get_message(err), ==,
+                    "memory file is damaged: its compressed stream is cut short; " DAMAGED_HINT);
+    vms_test_assert_error(err, VMSNAP_ERR_CORRUPT);
+    close(out);
+    close(fd);
+}
+
 static void test_compression_names(void)
 {
     vms_memstate_compression c;
@@ -612,6 +716,10 @@ int main(int argc, char **argv)
     add_per_compression("/memstate/pipes-64mib", test_pipes);
     add_per_compression("/memstate/bounded-memory", test_bounded_memory);
     add_per_compression("/memstate/flipped-payload-byte", test_flipped_payload);
+    add_per_compression("/memstate/unfinished", test_unfinished);
+    g_test_add_func("/memstate/disk-full", test_disk_full);
+    g_test_add_func("/memstate/resealed-payload", test_resealed_payload);
+    g_test_add_func("/memstate/resealed-cut-stream", test_resealed_cut_stream);
     g_test_add_func("/memstate/sizes", test_sizes);
     g_test_add_func("/memstate/flipped-header-byte", test_flipped_header);
     g_test_add_func("/memstate/flipped-trailer-byte", test_flipped_trailer);
