@@ -36,7 +36,10 @@ bool vms_memstate_parse_header_full(const uint8_t *buf, size_t len, vms_memstate
                                     size_t *header_len, uint32_t *frame_max, vmsnap_error **error);
 void vms_memstate_trailer_encode(const vms_memstate_trailer *t, uint8_t *buf);
 
-/* Full writes and reads, retrying on EINTR and short counts. */
+/* Full writes and reads, retrying on EINTR and short counts. A closed
+ * pipe is an error naming @what, never a SIGPIPE. */
+bool vms_memstate_write_out(int fd, const void *buf, size_t len, const char *what,
+                            vmsnap_error **error);
 bool vms_memstate_write_all(int fd, const void *buf, size_t len, vmsnap_error **error);
 /* Reads until @len bytes or EOF; returns the count, or -1 with the error set. */
 ssize_t vms_memstate_read_full(int fd, void *buf, size_t len, vmsnap_error **error);

@@ -261,7 +261,7 @@ static bool emit(restorer *r, const uint8_t *data, size_t len, vmsnap_error **er
     }
     XXH3_128bits_update(r->hash, data, len);
     r->written += len;
-    return vms_memstate_write_all(r->out_fd, data, len, error);
+    return vms_memstate_write_out(r->out_fd, data, len, "passing the memory stream on", error);
 }
 
 static bool after_end(vmsnap_error **error)

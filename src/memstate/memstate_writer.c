@@ -10,6 +10,8 @@
 #include "memstate/memstate_internal.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,21 +44,55 @@ struct vms_memstate_writer {
     bool finished;
 };
 
-bool vms_memstate_write_all(int fd, const void *buf, size_t len, vmsnap_error **error)
+/* A reader that went away (QEMU died while loading) must give EPIPE, not
+ * kill the process with SIGPIPE: the signal is blocked in this thread while
+ * writing, and one it raised is taken back before unblocking. */
+static ssize_t write_no_sigpipe(int fd, const void *buf, size_t len)
+{
+    sigset_t pipe_set, old, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    sigpending(&pending);
+    bool was_pending = sigismember(&pending, SIGPIPE);
+    ssize_t n = write(fd, buf, len);
+    int saved = errno;
+    if (n < 0 && saved == EPIPE && !was_pending) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = saved;
+    return n;
+}
+
+bool vms_memstate_write_out(int fd, const void *buf, size_t len, const char *what,
+                            vmsnap_error **error)
 {
     const uint8_t *p = buf;
     while (len > 0) {
-        ssize_t n = write(fd, p, len);
+        ssize_t n = write_no_sigpipe(fd, p, len);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && errno == EPIPE) {
+            vms_error_set(error, VMSNAP_ERR_IO,
+                          "%s: the reading end was closed (did QEMU exit? see its log)", what);
+            return false;
+        }
         if (n < 0) {
-            vms_error_set_errno(error, VMSNAP_ERR_IO, errno, "writing the memory file");
+            vms_error_set_errno(error, VMSNAP_ERR_IO, errno, "%s", what);
             return false;
         }
         p += n;
         len -= (size_t)n;
     }
     return true;
+}
+
+bool vms_memstate_write_all(int fd, const void *buf, size_t len, vmsnap_error **error)
+{
+    return vms_memstate_write_out(fd, buf, len, "writing the memory file", error);
 }
 
 /* Send the buffered frame (if any) and account for it. */

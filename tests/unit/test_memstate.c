@@ -689,6 +689,25 @@ static void test_resealed_cut_stream(void)
     close(fd);
 }
 
+/* QEMU dying while it loads: its end of the pipe closes. An error, and
+ * no SIGPIPE (which would kill the test). */
+static void test_reader_gone(void)
+{
+    size_t size;
+    int fd = small_file(VMS_MEMSTATE_COMPRESS_ZSTD, &size);
+    int fds[2];
+    g_assert_cmpint(pipe(fds), ==, 0);
+    close(fds[0]);
+    vmsnap_error *err = NULL;
+    g_assert_false(vms_memstate_restore_to_fd(fd, fds[1], NULL, NULL, &err));
+    g_assert_cmpstr(vmsnap_error_get_message(err), ==,
+                    "passing the memory stream on: the reading end was closed (did QEMU exit? "
+                    "see its log)");
+    vms_test_assert_error(err, VMSNAP_ERR_IO);
+    close(fds[1]);
+    close(fd);
+}
+
 static void test_compression_names(void)
 {
     vms_memstate_compression c;
@@ -718,6 +737,7 @@ int main(int argc, char **argv)
     add_per_compression("/memstate/flipped-payload-byte", test_flipped_payload);
     add_per_compression("/memstate/unfinished", test_unfinished);
     g_test_add_func("/memstate/disk-full", test_disk_full);
+    g_test_add_func("/memstate/reader-gone", test_reader_gone);
     g_test_add_func("/memstate/resealed-payload", test_resealed_payload);
     g_test_add_func("/memstate/resealed-cut-stream", test_resealed_cut_stream);
     g_test_add_func("/memstate/sizes", test_sizes);
