@@ -101,8 +101,16 @@ size_t vms_memstate_writer_memory(const vms_memstate_writer *w);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(vms_memstate_writer, vms_memstate_writer_free)
 
-/* Read @in_fd (QEMU's end of a pipe) to EOF into a new memory file on
- * @out_fd, reporting "saving memory" progress against @info->size_hint. */
+/* Read @in_fd (the read end of the pipe QEMU migrates into) to EOF through
+ * @w, reporting "saving memory" progress against @total (0: unknown). Does
+ * not finish: EOF also comes when QEMU dies or the migration fails, so the
+ * caller finishes only once QEMU reported the migration completed, and
+ * otherwise frees the writer and unlinks the file. */
+bool vms_memstate_writer_pump(vms_memstate_writer *w, int in_fd, const vms_progress *progress,
+                              uint64_t total, vmsnap_error **error);
+
+/* writer_new + writer_pump + writer_finish: for a stream whose EOF means
+ * it is complete. */
 bool vms_memstate_save_from_fd(int in_fd, int out_fd, const vms_memstate_info *info,
                                const vms_progress *progress, vmsnap_error **error);
 

@@ -359,15 +359,12 @@ size_t vms_memstate_writer_memory(const vms_memstate_writer *w)
     return total;
 }
 
-bool vms_memstate_save_from_fd(int in_fd, int out_fd, const vms_memstate_info *info,
-                               const vms_progress *progress, vmsnap_error **error)
+bool vms_memstate_writer_pump(vms_memstate_writer *w, int in_fd, const vms_progress *progress,
+                              uint64_t total, vmsnap_error **error)
 {
-    g_autoptr(vms_memstate_writer) w = vms_memstate_writer_new(out_fd, info, error);
-    if (!w)
-        return false;
     g_autofree uint8_t *buf = g_malloc(SAVE_READ_SIZE);
-    uint64_t reported = 0;
-    vms_progress_report(progress, "saving memory", 0, info->size_hint);
+    uint64_t reported = w->bytes_in;
+    vms_progress_report(progress, "saving memory", w->bytes_in, MAX(total, w->bytes_in));
     for (;;) {
         ssize_t n = read(in_fd, buf, SAVE_READ_SIZE);
         if (n < 0 && errno == EINTR)
@@ -382,12 +379,17 @@ bool vms_memstate_save_from_fd(int in_fd, int out_fd, const vms_memstate_info *i
             return false;
         if (w->bytes_in - reported >= PROGRESS_STEP) {
             reported = w->bytes_in;
-            vms_progress_report(progress, "saving memory", w->bytes_in,
-                                MAX(info->size_hint, w->bytes_in));
+            vms_progress_report(progress, "saving memory", w->bytes_in, MAX(total, w->bytes_in));
         }
     }
-    if (!vms_memstate_writer_finish(w, error))
-        return false;
     vms_progress_report(progress, "saving memory", w->bytes_in, w->bytes_in);
     return true;
+}
+
+bool vms_memstate_save_from_fd(int in_fd, int out_fd, const vms_memstate_info *info,
+                               const vms_progress *progress, vmsnap_error **error)
+{
+    g_autoptr(vms_memstate_writer) w = vms_memstate_writer_new(out_fd, info, error);
+    return w && vms_memstate_writer_pump(w, in_fd, progress, info->size_hint, error) &&
+           vms_memstate_writer_finish(w, error);
 }
