@@ -12,6 +12,10 @@
 #
 #   bench/bench-memstate.sh [BUILD_DIR] [SIZE_MIB]     (defaults: build, 1024)
 #   BENCH_DIR=/somewhere bench/bench-memstate.sh       where the files go
+#   BENCH_QEMU=1 bench/bench-memstate.sh ...   also a real guest (build/tests/guest,
+#       256 MiB, TCG): QEMU migrates into the driver (exec:) and a new QEMU
+#       loads from it; reports file sizes, times and the guest's counter on
+#       both sides (it must go on by one).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$top/build}
@@ -98,10 +102,12 @@ int main(int argc, char **argv)
         close(out);
     } else {
         int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
-        int null = open("/dev/null", O_WRONLY);
+        int null = strcmp(argv[1], "load") == 0 ? 1 : open("/dev/null", O_WRONLY);
         bool ok = strcmp(argv[1], "verify") == 0
                       ? vms_memstate_verify(fd, NULL, &err)
                       : vms_memstate_restore_to_fd(fd, null, NULL, NULL, &err);
+        if (null == 1) /* load: QEMU reads stdout; report on stderr */
+            return ok ? 0 : fail(err);
         if (!ok)
             return fail(err);
     }
@@ -151,4 +157,68 @@ for spec in none:0 gzip:1 gzip:3 zstd:1 zstd:3; do
         "$((fbytes / 1024 / 1024))" "$(awk -v a="$bytes" -v b="$fbytes" 'BEGIN { printf "%.2f", a / b }')" \
         "$(mbs "$fbytes" "$verify_s")" "$(mbs "$bytes" "$load_s")" "$rss"
     rm -f "$file"
+done
+
+[ "${BENCH_QEMU:-0}" = 1 ] || exit 0
+guest=$build/tests/guest
+[ -f "$guest/vmlinuz" ] || { echo "error: $guest is missing; ninja -C $build guest" >&2; exit 1; }
+printf '\nThe test guest (256 MiB, TCG), QEMU 7.2 migrating through the driver:\n'
+printf '%-6s %10s %8s %10s   %s\n' format "file MiB" "save s" "restore s" "counter before -> after"
+for alg in none gzip zstd; do
+    python3 - "$work" "$guest" "$alg" <<'PY'
+import json, os, socket, subprocess, sys, time
+work, guest, alg = sys.argv[1:]
+def launch(name, extra):
+    sock = f"{work}/{name}.sock"
+    proc = subprocess.Popen(["qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-display", "none",
+        "-nodefaults", "-serial", f"file:{work}/{name}.log", "-kernel", f"{guest}/vmlinuz",
+        "-initrd", f"{guest}/initrd.img", "-append", "console=ttyS0 quiet",
+        "-qmp", f"unix:{sock},server=on,wait=off"] + extra)
+    deadline = time.time() + 30
+    while True:
+        try:
+            s = socket.socket(socket.AF_UNIX); s.connect(sock); break
+        except OSError:
+            if time.time() > deadline: raise
+            time.sleep(0.05)
+    f = s.makefile("rw"); f.readline()
+    def cmd(name, **args):
+        f.write(json.dumps({"execute": name, "arguments": args}) + "\n"); f.flush()
+        while True:
+            m = json.loads(f.readline())
+            if "return" in m or "error" in m: return m
+    cmd("qmp_capabilities")
+    return proc, cmd
+def last_counter(name):
+    lines = [l for l in open(f"{work}/{name}.log", errors="replace").read().split("\n") if "counter" in l]
+    return lines[-1].strip() if lines else "(none)"
+def first_counter(name):
+    lines = [l for l in open(f"{work}/{name}.log", errors="replace").read().split("\n") if "counter" in l]
+    return lines[0].strip() if lines else "(none)"
+def wait_until(pred):
+    deadline = time.time() + 60
+    while not pred():
+        if time.time() > deadline: raise SystemExit("timed out")
+        time.sleep(0.02)
+file = f"{work}/guest-{alg}.vmstate"
+a, cmd = launch("a", [])
+wait_until(lambda: "counter 3" in open(f"{work}/a.log", errors="replace").read())
+cmd("stop")
+cmd("migrate-set-parameters", **{"max-bandwidth": 10**12})
+t = time.time()
+cmd("migrate", uri=f"exec:{work}/driver save {alg} 0 {file}")
+wait_until(lambda: cmd("query-migrate")["return"].get("status") in ("completed", "failed"))
+save_s = time.time() - t
+cmd("quit"); a.wait()
+b, cmd = launch("b", ["-incoming", f"exec:{work}/driver load {file}"])
+t = time.time()
+wait_until(lambda: cmd("query-status")["return"]["status"] != "inmigrate")
+load_s = time.time() - t
+cmd("cont")
+wait_until(lambda: "counter" in open(f"{work}/b.log", errors="replace").read())
+cmd("quit"); b.wait()
+print("%-6s %10.1f %8.2f %10.2f   %s -> %s" % (alg, os.path.getsize(file) / 2**20, save_s, load_s,
+      last_counter("a"), first_counter("b")))
+os.unlink(file)
+PY
 done
