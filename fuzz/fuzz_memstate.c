@@ -64,10 +64,10 @@ static void parse_buffers(const uint8_t *data, size_t size)
 /* Make the header's and trailer's checksums and lengths match the bytes. */
 static void repair(uint8_t *buf, size_t size)
 {
-    if (size < 56)
+    if (size < 88)
         return;
     size_t name_len = vms_memstate_get_le16(buf + 34);
-    size_t h = 56 + name_len + 8;
+    size_t h = 88 + name_len + 8;
     if (h > size)
         return;
     vms_memstate_put_le32(buf + 12, (uint32_t)h);

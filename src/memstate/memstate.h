@@ -27,8 +27,9 @@
 #include "util/names.h"
 #include "util/progress.h"
 
-#define VMS_MEMSTATE_VERSION     1
-#define VMS_MEMSTATE_UUID_STRLEN 36
+#define VMS_MEMSTATE_VERSION          1
+#define VMS_MEMSTATE_UUID_STRLEN      36
+#define VMS_MEMSTATE_QEMU_VERSION_MAX 31
 /* Largest stored frame; also the size of the writer's output buffer. */
 #define VMS_MEMSTATE_FRAME_MAX   (1024 * 1024)
 #define VMS_MEMSTATE_TRAILER_LEN 64
@@ -48,8 +49,9 @@ typedef struct {
     char snapshot_name[VMS_NAME_MAX + 1];
     vms_memstate_compression compression;
     int level;          /* writer only; not stored */
-    uint64_t size_hint; /* expected uncompressed size, 0 if unknown */
-    int64_t created;    /* unix seconds */
+    uint64_t size_hint; /* guest RAM size (the stream is about as long), 0 if unknown */
+    char qemu_version[VMS_MEMSTATE_QEMU_VERSION_MAX + 1]; /* e.g. "7.2.19", "" if unknown */
+    int64_t created;                                      /* unix seconds */
 } vms_memstate_info;
 
 /* The trailer's content. */
@@ -97,6 +99,9 @@ uint64_t vms_memstate_writer_bytes_out(const vms_memstate_writer *w);
 /* The most the writer held in its own buffer at any time (never above
  * VMS_MEMSTATE_FRAME_MAX), and its memory now including the compressor's. */
 size_t vms_memstate_writer_peak_buffered(const vms_memstate_writer *w);
+/* After finish: the trailer's checksum of the stored data, as 32 hex
+ * digits (for the snapshot's XML); false before. */
+bool vms_memstate_writer_checksum(const vms_memstate_writer *w, char hex[33]);
 size_t vms_memstate_writer_memory(const vms_memstate_writer *w);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(vms_memstate_writer, vms_memstate_writer_free)
@@ -119,6 +124,11 @@ bool vms_memstate_save_from_fd(int in_fd, int out_fd, const vms_memstate_info *i
 /* Read and check the header of the memory file @fd (pread from offset 0).
  * @info may be NULL. */
 bool vms_memstate_read_header(int fd, vms_memstate_info *info, vmsnap_error **error);
+
+/* Read and check header and trailer of the regular file @fd, and that its
+ * length is the trailer's (no payload read). Either output may be NULL. */
+bool vms_memstate_read_trailer(int fd, vms_memstate_info *info, vms_memstate_trailer *trailer,
+                               vmsnap_error **error);
 
 /* Check header, trailer, frame structure and the stored-bytes checksum of
  * the regular file @fd, without decompressing ("verifying memory"). */

@@ -3,22 +3,23 @@
  * and parsed with every field bounds-checked. docs/formats/memstate.md is
  * the reference; the tables are repeated here next to the code.
  *
- * Header (little-endian; H = 64 + N bytes):
+ * Header (little-endian; H = 96 + N bytes):
  *
  *   offset  size  field          meaning
  *   0       8     magic          "VMSNAPMS"
  *   8       2     version        1; other versions are refused
  *   10      2     flags          0; any bit set is refused (a newer writer)
- *   12      4     header_len     H = 64 + N
+ *   12      4     header_len     H = 96 + N
  *   16      16    domain_uuid    binary; all zeros: no domain
  *   32      1     compression    0 none, 1 gzip, 2 zstd
  *   33      1     checksum_alg   1 = xxh3-128 (the only one)
  *   34      2     name_len       N, 1..240
  *   36      4     frame_max      largest stored frame, 4096..16 MiB
- *   40      8     size_hint      expected uncompressed size, 0 unknown
+ *   40      8     size_hint      guest RAM size (about the stream's), 0 unknown
  *   48      8     created        unix seconds (signed)
- *   56      N     snapshot_name  a valid vmsnap name, no NUL
- *   56+N    8     header_xxh64   xxh3-64 of bytes 0 .. 56+N-1
+ *   56      32    qemu_version   printable ASCII, NUL-padded, "" unknown
+ *   88      N     snapshot_name  a valid vmsnap name, no NUL
+ *   88+N    8     header_xxh64   xxh3-64 of bytes 0 .. 88+N-1
  *
  * Trailer (the last 64 bytes of the file):
  *
@@ -37,9 +38,10 @@
 
 #include "util/error.h"
 
-#define HEADER_FIXED  56
-#define FRAME_MAX_MIN 4096u
-#define FRAME_MAX_MAX (16u * 1024 * 1024)
+#define HEADER_FIXED     88
+#define QEMU_VERSION_OFF 56
+#define FRAME_MAX_MIN    4096u
+#define FRAME_MAX_MAX    (16u * 1024 * 1024)
 
 static const char header_magic[8] = {'V', 'M', 'S', 'N', 'A', 'P', 'M', 'S'};
 static const char trailer_magic[8] = {'V', 'M', 'S', 'N', 'A', 'P', 'T', 'R'};
@@ -174,6 +176,20 @@ void vms_memstate_uuid_format(const uint8_t in[16], char out[VMS_MEMSTATE_UUID_S
 
 /* --- header -------------------------------------------------------------- */
 
+/* Printable ASCII, then NULs only, with at least one NUL in @len bytes. */
+static bool qemu_version_ok(const uint8_t *p, size_t len)
+{
+    size_t n = 0;
+    while (n < len && p[n] >= 0x20 && p[n] < 0x7f)
+        n++;
+    if (n >= len)
+        return false;
+    for (; n < len; n++)
+        if (p[n] != 0)
+            return false;
+    return true;
+}
+
 size_t vms_memstate_header_len(const vms_memstate_info *info)
 {
     return HEADER_FIXED + strlen(info->snapshot_name) + 8;
@@ -192,6 +208,13 @@ bool vms_memstate_check_info(const vms_memstate_info *info, vmsnap_error **error
         vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
                       "'%s' is not a domain UUID (expected 8-4-4-4-12 hex digits)",
                       info->domain_uuid);
+        return false;
+    }
+    if (!qemu_version_ok((const uint8_t *)info->qemu_version, sizeof(info->qemu_version))) {
+        vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
+                      "QEMU version for the memory file is not printable ASCII of at most %d "
+                      "characters",
+                      VMS_MEMSTATE_QEMU_VERSION_MAX);
         return false;
     }
     if (memchr(info->snapshot_name, '\0', sizeof(info->snapshot_name)) == NULL) {
@@ -220,6 +243,7 @@ size_t vms_memstate_header_encode(const vms_memstate_info *info, uint32_t frame_
     vms_memstate_put_le32(buf + 36, frame_max);
     vms_memstate_put_le64(buf + 40, info->size_hint);
     vms_memstate_put_le64(buf + 48, (uint64_t)info->created);
+    memcpy(buf + QEMU_VERSION_OFF, info->qemu_version, strlen(info->qemu_version));
     memcpy(buf + HEADER_FIXED, info->snapshot_name, n);
     vms_memstate_put_le64(buf + HEADER_FIXED + n, XXH3_64bits(buf, HEADER_FIXED + n));
     return h;
@@ -319,6 +343,13 @@ bool vms_memstate_parse_header_full(const uint8_t *buf, size_t len, vms_memstate
                       name_err ? ": " : "", name_err ? vmsnap_error_get_message(name_err) : "");
         return false;
     }
+    if (!qemu_version_ok(buf + QEMU_VERSION_OFF, 32)) {
+        vms_error_set(error, VMSNAP_ERR_CORRUPT,
+                      "memory file header holds an invalid QEMU version (not printable ASCII); "
+                      "the file cannot be used");
+        return false;
+    }
+    memcpy(tmp.qemu_version, buf + QEMU_VERSION_OFF, 32);
     vms_memstate_uuid_format(buf + 16, tmp.domain_uuid);
     tmp.compression = (vms_memstate_compression)buf[32];
     tmp.size_hint = vms_memstate_get_le64(buf + 40);

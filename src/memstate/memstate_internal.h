@@ -10,8 +10,8 @@
 #include "memstate/memstate.h"
 
 #define VMS_MEMSTATE_CHECKSUM_XXH3_128 1
-/* The longest header: 56 fixed bytes, the name, its checksum. */
-#define VMS_MEMSTATE_HEADER_MAX (56 + VMS_NAME_MAX + 8)
+/* The longest header: 88 fixed bytes, the name, its checksum. */
+#define VMS_MEMSTATE_HEADER_MAX (88 + VMS_NAME_MAX + 8)
 
 void vms_memstate_put_le16(uint8_t *p, uint16_t v);
 void vms_memstate_put_le32(uint8_t *p, uint32_t v);

@@ -130,6 +130,19 @@ static bool open_memfile(int fd, memfile *mf, vmsnap_error **error)
     return true;
 }
 
+bool vms_memstate_read_trailer(int fd, vms_memstate_info *info, vms_memstate_trailer *trailer,
+                               vmsnap_error **error)
+{
+    memfile mf;
+    if (!open_memfile(fd, &mf, error))
+        return false;
+    if (info)
+        *info = mf.info;
+    if (trailer)
+        *trailer = mf.trailer;
+    return true;
+}
+
 /* --- frames -------------------------------------------------------------- */
 
 typedef bool (*frame_fn)(void *opaque, const uint8_t *data, size_t len, vmsnap_error **error);

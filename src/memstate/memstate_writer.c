@@ -42,6 +42,7 @@ struct vms_memstate_writer {
     uint64_t payload_len;
     uint64_t header_len;
     bool finished;
+    uint8_t payload_sum[16]; /* once finished */
 };
 
 /* A reader that went away (QEMU died while loading) must give EPIPE, not
@@ -309,6 +310,7 @@ bool vms_memstate_writer_finish(vms_memstate_writer *w, vmsnap_error **error)
     XXH128_hash_t ph = XXH3_128bits_digest(w->payload_hash);
     XXH128_hash_t sh = XXH3_128bits_digest(w->stream_hash);
     vms_memstate_put_hash128(t.payload_xxh128, &ph);
+    memcpy(w->payload_sum, t.payload_xxh128, 16);
     vms_memstate_put_hash128(t.stream_xxh128, &sh);
     uint8_t buf[VMS_MEMSTATE_TRAILER_LEN];
     vms_memstate_trailer_encode(&t, buf);
@@ -331,6 +333,15 @@ void vms_memstate_writer_free(vms_memstate_writer *w)
     XXH3_freeState(w->stream_hash);
     g_free(w->frame);
     g_free(w);
+}
+
+bool vms_memstate_writer_checksum(const vms_memstate_writer *w, char hex[33])
+{
+    if (!w->finished)
+        return false;
+    g_autofree char *text = vms_memstate_hash_hex(w->payload_sum);
+    g_strlcpy(hex, text, 33);
+    return true;
 }
 
 uint64_t vms_memstate_writer_bytes_in(const vms_memstate_writer *w)

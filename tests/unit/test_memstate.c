@@ -59,6 +59,7 @@ static vms_memstate_info make_info(vms_memstate_compression c, const char *name,
     vms_memstate_info info = {.compression = c, .size_hint = hint, .created = 1700000000};
     g_strlcpy(info.domain_uuid, UUID, sizeof(info.domain_uuid));
     g_strlcpy(info.snapshot_name, name, sizeof(info.snapshot_name));
+    g_strlcpy(info.qemu_version, "7.2.19", sizeof(info.qemu_version));
     return info;
 }
 
@@ -74,8 +75,17 @@ static int write_file(vms_memstate_compression c, const uint8_t *data, size_t le
         g_assert_true(vms_memstate_writer_write(w, data + off, MIN(piece, len - off), &err));
         vms_test_assert_no_error(err);
     }
+    char sum[33];
+    g_assert_false(vms_memstate_writer_checksum(w, sum));
     g_assert_true(vms_memstate_writer_finish(w, &err));
     vms_test_assert_no_error(err);
+    g_assert_true(vms_memstate_writer_checksum(w, sum));
+    vms_memstate_trailer t;
+    g_assert_true(vms_memstate_read_trailer(fd, NULL, &t, &err));
+    vms_test_assert_no_error(err);
+    g_autofree char *hex = vms_memstate_hash_hex(t.payload_xxh128);
+    g_assert_cmpstr(sum, ==, hex);
+    g_assert_cmpuint(t.uncompressed_len, ==, len);
     g_assert_cmpuint(vms_memstate_writer_peak_buffered(w), <=, FRAME);
     g_assert_cmpuint(vms_memstate_writer_bytes_in(w), ==, len);
     g_assert_cmpuint(vms_memstate_writer_bytes_out(w), ==, (uint64_t)lseek(fd, 0, SEEK_END));
@@ -113,6 +123,7 @@ static void round_trip(vms_memstate_compression c, size_t len, gboolean random_o
     g_assert_cmpint(got.compression, ==, c);
     g_assert_cmpuint(got.size_hint, ==, len);
     g_assert_cmpint(got.created, ==, 1700000000);
+    g_assert_cmpstr(got.qemu_version, ==, "7.2.19");
 
     g_assert_true(vms_memstate_verify(fd, NULL, &err));
     vms_test_assert_no_error(err);
@@ -146,7 +157,7 @@ static void test_sizes(void)
         int fd = write_file(all_compressions[i], data, len, len);
         off_t size = lseek(fd, 0, SEEK_END);
         if (all_compressions[i] == VMS_MEMSTATE_COMPRESS_NONE)
-            g_assert_cmpint(size, ==, (off_t)(len + 69 + 8 * 4 + 4 + 64));
+            g_assert_cmpint(size, ==, (off_t)(len + 101 + 8 * 4 + 4 + 64));
         else
             g_assert_cmpint(size, <, (off_t)(len * 6 / 10));
         close(fd);
@@ -332,8 +343,8 @@ static void test_flipped_payload(gconstpointer p)
     vms_memstate_compression c = (vms_memstate_compression)GPOINTER_TO_INT(p);
     size_t size;
     int fd = small_file(c, &size);
-    /* header 69 bytes ("snap1"), then the first frame's length, then data */
-    flip_byte(fd, 69 + 4 + 1000);
+    /* header 101 bytes ("snap1"), then the first frame's length, then data */
+    flip_byte(fd, 101 + 4 + 1000);
     vmsnap_error *err = NULL;
     g_assert_false(vms_memstate_verify(fd, NULL, &err));
     if (!g_str_has_prefix(vmsnap_error_get_message(err),
@@ -354,7 +365,7 @@ static void test_flipped_header(void)
 {
     size_t size;
     int fd = small_file(VMS_MEMSTATE_COMPRESS_NONE, &size);
-    flip_byte(fd, 58); /* inside the name */
+    flip_byte(fd, 90); /* inside the name */
     assert_refused(fd,
                    "memory file header is damaged (its checksum does not match); the file "
                    "cannot be used: " DAMAGED_HINT,
@@ -389,9 +400,9 @@ static void test_flipped_frame_length(void)
 {
     size_t size;
     int fd = small_file(VMS_MEMSTATE_COMPRESS_NONE, &size);
-    flip_byte(fd, 69 + 2); /* 0x00100000 becomes 0x00500000 */
+    flip_byte(fd, 101 + 2); /* 0x00100000 becomes 0x00500000 */
     assert_refused(fd,
-                   "memory file is damaged: the frame at byte 69 claims 5242880 bytes, more "
+                   "memory file is damaged: the frame at byte 101 claims 5242880 bytes, more "
                    "than the header's frame size 1048576; " DAMAGED_HINT,
                    FALSE);
     close(fd);
@@ -407,17 +418,17 @@ static void test_truncated(void)
         size_t at;
         const char *message;
     } cases[] = {
-        {0, "memory file is truncated: it ends after 0 bytes, inside its header (64 bytes); the "
+        {0, "memory file is truncated: it ends after 0 bytes, inside its header (96 bytes); the "
             "save did not complete: delete this snapshot and take it again"},
-        {5, "memory file is truncated: it ends after 5 bytes, inside its header (64 bytes); the "
+        {5, "memory file is truncated: it ends after 5 bytes, inside its header (96 bytes); the "
             "save did not complete: delete this snapshot and take it again"},
-        {40, "memory file is truncated: it ends after 40 bytes, inside its header (64 bytes); "
+        {40, "memory file is truncated: it ends after 40 bytes, inside its header (96 bytes); "
              "the save did not complete: delete this snapshot and take it again"},
-        {60, "memory file is truncated: it ends after 60 bytes, inside its header (69 bytes); "
+        {95, "memory file is truncated: it ends after 95 bytes, inside its header (101 bytes); "
              "the save did not complete: delete this snapshot and take it again"},
-        {69, "memory file is truncated: it holds 69 bytes, less than a header, an end frame "
-             "and a trailer (137); the save did not complete: delete this snapshot and take it "
-             "again"},
+        {101, "memory file is truncated: it holds 101 bytes, less than a header, an end frame "
+              "and a trailer (169); the save did not complete: delete this snapshot and take it "
+              "again"},
         {size / 2, "memory file is truncated or unfinished: it has no trailer (\"VMSNAPTR\") at "
                    "its end, so the save did not complete; delete this snapshot and take it "
                    "again"},
@@ -509,6 +520,14 @@ static void test_bad_info(void)
                     "'not-a-uuid' is not a domain UUID (expected 8-4-4-4-12 hex digits)");
     vms_test_assert_error(err, VMSNAP_ERR_INVALID_ARG);
 
+    info = make_info(VMS_MEMSTATE_COMPRESS_NONE, "ok", 0);
+    g_strlcpy(info.qemu_version, "7.2\n", sizeof(info.qemu_version));
+    g_assert_null(vms_memstate_writer_new(fd, &info, &err));
+    g_assert_cmpstr(vmsnap_error_get_message(err), ==,
+                    "QEMU version for the memory file is not printable ASCII of at most 31 "
+                    "characters");
+    vms_test_assert_error(err, VMSNAP_ERR_INVALID_ARG);
+
     info = make_info((vms_memstate_compression)7, "ok", 0);
     g_assert_null(vms_memstate_writer_new(fd, &info, &err));
     g_assert_cmpstr(vmsnap_error_get_message(err), ==,
@@ -530,9 +549,18 @@ static void test_absurd_lengths(void)
     vms_memstate_put_le16(buf + 34, 241); /* name length above the limit */
     g_assert_false(vms_memstate_parse_header(buf, hlen, NULL, NULL, &err));
     g_assert_cmpstr(vmsnap_error_get_message(err), ==,
-                    "memory file header is damaged: header length 69 and name length 241 do not "
+                    "memory file header is damaged: header length 101 and name length 241 do not "
                     "fit (names are 1..240 bytes); the file cannot be used: delete this "
                     "snapshot or restore the file from a backup");
+    vms_test_assert_error(err, VMSNAP_ERR_CORRUPT);
+
+    hlen = vms_memstate_header_encode(&info, FRAME, buf);
+    buf[56 + 10] = 'x'; /* text after the NUL padding began */
+    vms_memstate_put_le64(buf + hlen - 8, XXH3_64bits(buf, hlen - 8));
+    g_assert_false(vms_memstate_parse_header(buf, hlen, NULL, NULL, &err));
+    g_assert_cmpstr(vmsnap_error_get_message(err), ==,
+                    "memory file header holds an invalid QEMU version (not printable ASCII); the "
+                    "file cannot be used");
     vms_test_assert_error(err, VMSNAP_ERR_CORRUPT);
 
     hlen = vms_memstate_header_encode(&info, 0x7fffffff, buf); /* frame size */
@@ -565,7 +593,7 @@ static void test_absurd_lengths(void)
     g_autofree char *want = g_strdup_printf(
         "memory file has the wrong length: its trailer says %llu payload bytes, the file holds "
         "%zu (it was cut or spliced); " DAMAGED_HINT,
-        (unsigned long long)(UINT64_MAX - 10), size - 69 - 64);
+        (unsigned long long)(UINT64_MAX - 10), size - 101 - 64);
     assert_refused(fd, want, FALSE);
     close(out);
     close(fd);
@@ -645,8 +673,8 @@ static void test_resealed_payload(void)
 {
     size_t size;
     int fd = small_file(VMS_MEMSTATE_COMPRESS_NONE, &size);
-    flip_byte(fd, 69 + 4 + 5000);
-    reseal(fd, size, 69);
+    flip_byte(fd, 101 + 4 + 5000);
+    reseal(fd, size, 101);
     vmsnap_error *err = NULL;
     g_assert_true(vms_memstate_verify(fd, NULL, &err));
     vms_test_assert_no_error(err);
@@ -671,14 +699,14 @@ static void test_resealed_cut_stream(void)
     g_autofree uint8_t *buf = g_malloc(size);
     g_assert_true(vms_memstate_pread_all(fd, buf, size, 0, NULL));
     /* Frames: 1 MiB, 1 MiB, the rest; keep the first two. */
-    size_t cut = 69 + 2 * (4 + FRAME);
-    g_assert_cmpuint(vms_memstate_get_le32(buf + 69), ==, FRAME);
+    size_t cut = 101 + 2 * (4 + FRAME);
+    g_assert_cmpuint(vms_memstate_get_le32(buf + 101), ==, FRAME);
     g_assert_cmpuint(cut + 4 + 64, <, size);
     g_assert_cmpint(ftruncate(fd, 0), ==, 0);
     put_bytes(fd, 0, buf, cut);
     put_bytes(fd, cut, "\0\0\0\0", 4);
     put_bytes(fd, cut + 4, buf + size - 64, 64);
-    reseal(fd, cut + 4 + 64, 69);
+    reseal(fd, cut + 4 + 64, 101);
     vmsnap_error *err = NULL;
     int out = open("/dev/null", O_WRONLY | O_CLOEXEC);
     g_assert_false(vms_memstate_restore_to_fd(fd, out, NULL, NULL, &err));
