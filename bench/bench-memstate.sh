@@ -12,6 +12,7 @@
 #
 #   bench/bench-memstate.sh [BUILD_DIR] [SIZE_MIB]     (defaults: build, 1024)
 #   BENCH_DIR=/somewhere bench/bench-memstate.sh       where the files go
+#   BENCH_FORMATS="none:0 zstd:-3" ...         which ALG:LEVEL pairs (0: default level)
 #   BENCH_QEMU=1 bench/bench-memstate.sh ...   also a real guest (build/tests/guest,
 #       256 MiB, TCG): QEMU migrates into the driver (exec:) and a new QEMU
 #       loads from it; reports file sizes, times and the guest's counter on
@@ -143,7 +144,7 @@ printf '%-10s %8s MB/s   (dd to a file with fsync, best of 3: the disk, uncompre
 
 printf '%-10s %10s %10s %8s %10s %10s %11s\n' "format" "save MB/s" "file MiB" "ratio" \
     "verify MB/s" "load MB/s" "peak RSS MiB"
-for spec in none:0 gzip:1 gzip:3 zstd:1 zstd:3; do
+for spec in ${BENCH_FORMATS:-none:0 gzip:1 gzip:3 zstd:1 zstd:3}; do
     alg=${spec%:*} level=${spec#*:}
     file=$work/$alg-$level.vmstate
     read -r save_s save_rss < <("$work/driver" save "$alg" "$level" "$file" <"$data")

@@ -82,7 +82,8 @@ bool vms_memstate_parse_trailer(const uint8_t *buf, vms_memstate_trailer *traile
 typedef struct vms_memstate_writer vms_memstate_writer;
 
 /* Write the header to @out_fd (at its current position; a pipe works) and
- * return a writer. @out_fd stays the caller's. */
+ * return a writer. @out_fd stays the caller's. A regular file whose mode
+ * lets group or others in is refused (VMSNAP_ERR_INVALID_ARG). */
 vms_memstate_writer *vms_memstate_writer_new(int out_fd, const vms_memstate_info *info,
                                              vmsnap_error **error);
 /* Compress and write @len bytes of the stream. */

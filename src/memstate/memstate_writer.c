@@ -147,10 +147,29 @@ static bool setup_gzip(vms_memstate_writer *w, int level, vmsnap_error **error)
     return true;
 }
 
+/* Guest RAM must not be readable by others: a regular file open to group
+ * or others is refused (pipes and sockets are not files on disk). */
+static bool check_private(int fd, vmsnap_error **error)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        vms_error_set_errno(error, VMSNAP_ERR_IO, errno, "examining the memory file");
+        return false;
+    }
+    if (S_ISREG(st.st_mode) && (st.st_mode & 077)) {
+        vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
+                      "the memory file has mode %04o, so others could read the guest's memory: "
+                      "create it with mode 0600",
+                      (unsigned int)(st.st_mode & 07777));
+        return false;
+    }
+    return true;
+}
+
 vms_memstate_writer *vms_memstate_writer_new(int out_fd, const vms_memstate_info *info,
                                              vmsnap_error **error)
 {
-    if (!vms_memstate_check_info(info, error))
+    if (!vms_memstate_check_info(info, error) || !check_private(out_fd, error))
         return NULL;
     g_autoptr(vms_memstate_writer) w = g_new0(vms_memstate_writer, 1);
     w->fd = out_fd;

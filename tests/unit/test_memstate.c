@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "memstate/memstate.h"
@@ -51,6 +52,7 @@ static int new_memfile(void)
 {
     int fd = memfd_create("memstate-test", MFD_CLOEXEC);
     g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(fchmod(fd, 0600), ==, 0);
     return fd;
 }
 
@@ -527,6 +529,15 @@ static void test_bad_info(void)
                     "QEMU version for the memory file is not printable ASCII of at most 31 "
                     "characters");
     vms_test_assert_error(err, VMSNAP_ERR_INVALID_ARG);
+
+    info = make_info(VMS_MEMSTATE_COMPRESS_NONE, "ok", 0);
+    g_assert_cmpint(fchmod(fd, 0644), ==, 0);
+    g_assert_null(vms_memstate_writer_new(fd, &info, &err));
+    g_assert_cmpstr(vmsnap_error_get_message(err), ==,
+                    "the memory file has mode 0644, so others could read the guest's memory: "
+                    "create it with mode 0600");
+    vms_test_assert_error(err, VMSNAP_ERR_INVALID_ARG);
+    g_assert_cmpint(fchmod(fd, 0600), ==, 0);
 
     info = make_info((vms_memstate_compression)7, "ok", 0);
     g_assert_null(vms_memstate_writer_new(fd, &info, &err));
