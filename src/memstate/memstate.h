@@ -122,6 +122,10 @@ bool vms_memstate_save_from_fd(int in_fd, int out_fd, const vms_memstate_info *i
 
 /* --- reading ------------------------------------------------------------- */
 
+/* Whether the regular file @fd starts with the memstate magic (false: an
+ * older raw QEMU stream, "QEVM...", or anything else). I/O errors only. */
+bool vms_memstate_probe(int fd, bool *is_memstate, vmsnap_error **error);
+
 /* Read and check the header of the memory file @fd (pread from offset 0).
  * @info may be NULL. */
 bool vms_memstate_read_header(int fd, vms_memstate_info *info, vmsnap_error **error);

@@ -88,6 +88,21 @@ static bool read_header_at_start(int fd, uint64_t size, memfile *mf, vmsnap_erro
                                           error);
 }
 
+bool vms_memstate_probe(int fd, bool *is_memstate, vmsnap_error **error)
+{
+    uint64_t size;
+    uint8_t magic[8];
+    if (!stat_regular(fd, &size, error))
+        return false;
+    *is_memstate = false;
+    if (size < sizeof(magic))
+        return true;
+    if (!vms_memstate_pread_all(fd, magic, sizeof(magic), 0, error))
+        return false;
+    *is_memstate = memcmp(magic, "VMSNAPMS", sizeof(magic)) == 0;
+    return true;
+}
+
 bool vms_memstate_read_header(int fd, vms_memstate_info *info, vmsnap_error **error)
 {
     memfile mf = {.fd = fd};

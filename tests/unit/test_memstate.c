@@ -747,6 +747,24 @@ static void test_reader_gone(void)
     close(fd);
 }
 
+static void test_probe(void)
+{
+    size_t size;
+    int fd = small_file(VMS_MEMSTATE_COMPRESS_NONE, &size);
+    bool is_memstate = false;
+    vmsnap_error *err = NULL;
+    g_assert_true(vms_memstate_probe(fd, &is_memstate, &err));
+    g_assert_true(is_memstate);
+    put_bytes(fd, 0, "QEVM\0\0\0\3", 8); /* an older snapshot's raw QEMU stream */
+    g_assert_true(vms_memstate_probe(fd, &is_memstate, &err));
+    g_assert_false(is_memstate);
+    g_assert_cmpint(ftruncate(fd, 3), ==, 0);
+    g_assert_true(vms_memstate_probe(fd, &is_memstate, &err));
+    g_assert_false(is_memstate);
+    vms_test_assert_no_error(err);
+    close(fd);
+}
+
 static void test_compression_names(void)
 {
     vms_memstate_compression c;
@@ -790,5 +808,6 @@ int main(int argc, char **argv)
     g_test_add_func("/memstate/absurd-lengths", test_absurd_lengths);
     g_test_add_func("/memstate/not-regular", test_not_regular);
     g_test_add_func("/memstate/compression-names", test_compression_names);
+    g_test_add_func("/memstate/probe", test_probe);
     return g_test_run();
 }
