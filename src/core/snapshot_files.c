@@ -50,16 +50,9 @@ bool vms_path_exists(const char *path)
  * ("/img/vda.qcow2" -> "vda"), so overlays are named after the disk. */
 static char *chain_stem(const char *file, vmsnap_error **error)
 {
-    g_autofree char *at = g_strdup(file);
-    for (int i = 0; i < CHAIN_MAX; i++) {
-        g_autofree char *backing = NULL;
-        if (!vms_qemu_img_get_backing(at, &backing, NULL, error))
-            return NULL;
-        if (!backing)
-            break;
-        g_free(at);
-        at = g_steal_pointer(&backing);
-    }
+    g_autofree char *at = vms_qemu_img_chain_base(file, error);
+    if (!at)
+        return NULL;
     g_autofree char *base = g_path_get_basename(at);
     char *dot = strrchr(base, '.');
     if (dot && dot != base)

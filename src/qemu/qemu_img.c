@@ -409,6 +409,25 @@ bool vms_qemu_img_get_backing(const char *file, char **backing, char **backing_f
     return true;
 }
 
+char *vms_qemu_img_chain_base(const char *file, vmsnap_error **error)
+{
+    g_autofree char *chain = vms_qemu_img_info_json(file, true, error);
+    if (!chain)
+        return NULL;
+    char *base = NULL;
+    for (unsigned int i = 0;; i++) {
+        g_autofree char *key = g_strdup_printf("%u.filename", i);
+        char *name = vms_qmp_json_get_string(chain, key);
+        if (!name)
+            break;
+        g_free(base);
+        base = name;
+    }
+    if (!base)
+        vms_error_set(error, VMSNAP_ERR_QEMU_IMG, "qemu-img info on '%s' listed no image", file);
+    return base;
+}
+
 bool vms_qemu_img_convert_snapshot(const char *file, const char *name, const char *dest,
                                    const char *backing, const char *backing_format,
                                    vmsnap_error **error)

@@ -40,6 +40,10 @@ char *vms_qemu_img_info_json(const char *file, bool backing_chain, vmsnap_error 
 bool vms_qemu_img_get_backing(const char *file, char **backing, char **backing_format,
                               vmsnap_error **error);
 
+/* The image at the bottom of @file's backing chain (@file itself when it
+ * has no backing file), from one qemu-img call however deep the chain. */
+char *vms_qemu_img_chain_base(const char *file, vmsnap_error **error);
+
 /* snapshot -c / -a / -d NAME FILE; snapshot -l FILE as NULL-terminated names. */
 bool vms_qemu_img_snapshot_create(const char *file, const char *name, vmsnap_error **error);
 bool vms_qemu_img_snapshot_apply(const char *file, const char *name, vmsnap_error **error);

@@ -89,6 +89,13 @@ static void test_create_private_with_backing(void)
     g_assert_true(strstr(json, overlay_entry) < strstr(json, base_entry));
     g_assert_nonnull(strstr(json, "\"virtual-size\": 1048576"));
 
+    g_autofree char *bottom = vms_qemu_img_chain_base(overlay, &err);
+    vms_test_assert_no_error(err);
+    g_assert_cmpstr(bottom, ==, base);
+    g_autofree char *itself = vms_qemu_img_chain_base(base, &err);
+    vms_test_assert_no_error(err);
+    g_assert_cmpstr(itself, ==, base);
+
     g_autofree char *single = vms_qemu_img_info_json(base, false, &err);
     vms_test_assert_no_error(err);
     g_assert_true(g_str_has_prefix(single, "{"));
