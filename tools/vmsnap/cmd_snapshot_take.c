@@ -172,6 +172,27 @@ static char *build_xml(cli_ctx *ctx, const cli_args *args, int *rc)
     return g_string_free(g_steal_pointer(&xml), FALSE);
 }
 
+/* Print an error about XML this command built from options: the user wrote
+ * no XML, so "line N: " would point nowhere and goes. */
+static int fail_on_built_xml(vmsnap_error *err)
+{
+    const char *message = err ? vmsnap_error_get_message(err) : NULL;
+    if (!message)
+        return cli_fail(err);
+    const char *rest = message;
+    if (g_str_has_prefix(rest, "line ")) {
+        const char *digits = rest + strlen("line ");
+        const char *p = digits;
+        while (g_ascii_isdigit(*p))
+            p++;
+        if (p > digits && p[0] == ':' && p[1] == ' ')
+            rest = p + 2;
+    }
+    int rc = cli_error("%s", rest);
+    vmsnap_error_free(err);
+    return rc;
+}
+
 int cmd_snapshot_create_as(cli_ctx *ctx, const cli_args *args)
 {
     int rc = cli_exclusive(ctx, args, "disk-only", "memspec");
@@ -204,7 +225,7 @@ int cmd_snapshot_create_as(cli_ctx *ctx, const cli_args *args)
     vmsnap_error *err = NULL;
     g_autoptr(vmsnap_snapshot) snap = vmsnap_snapshot_create_xml(dom, xml, flags, &err);
     if (!snap)
-        return cli_fail(err);
+        return fail_on_built_xml(err);
     printf("Domain snapshot %s created\n", vmsnap_snapshot_get_name(snap));
     return CLI_EXIT_OK;
 }
@@ -234,7 +255,7 @@ static int keep_current_state(vmsnap_domain *dom, const char *name, const char *
     g_autoptr(vmsnap_snapshot) kept =
         vmsnap_snapshot_create_xml(dom, xml->str, VMSNAP_SNAPSHOT_CREATE_HALT, &err);
     if (!kept)
-        return cli_fail(err);
+        return fail_on_built_xml(err);
     printf("Domain snapshot %s created\n", vmsnap_snapshot_get_name(kept));
     return CLI_EXIT_OK;
 }
