@@ -190,11 +190,6 @@ static bool qemu_version_ok(const uint8_t *p, size_t len)
     return true;
 }
 
-size_t vms_memstate_header_len(const vms_memstate_info *info)
-{
-    return HEADER_FIXED + strlen(info->snapshot_name) + 8;
-}
-
 bool vms_memstate_check_info(const vms_memstate_info *info, vmsnap_error **error)
 {
     uint8_t uuid[16];

@@ -29,7 +29,6 @@ bool vms_memstate_uuid_parse(const char *text, uint8_t out[16]);
 void vms_memstate_uuid_format(const uint8_t in[16], char out[VMS_MEMSTATE_UUID_STRLEN + 1]);
 
 bool vms_memstate_check_info(const vms_memstate_info *info, vmsnap_error **error);
-size_t vms_memstate_header_len(const vms_memstate_info *info);
 /* @buf holds VMS_MEMSTATE_HEADER_MAX bytes; returns the header's length. */
 size_t vms_memstate_header_encode(const vms_memstate_info *info, uint32_t frame_max, uint8_t *buf);
 bool vms_memstate_parse_header_full(const uint8_t *buf, size_t len, vms_memstate_info *info,
@@ -41,8 +40,6 @@ void vms_memstate_trailer_encode(const vms_memstate_trailer *t, uint8_t *buf);
 bool vms_memstate_write_out(int fd, const void *buf, size_t len, const char *what,
                             vmsnap_error **error);
 bool vms_memstate_write_all(int fd, const void *buf, size_t len, vmsnap_error **error);
-/* Reads until @len bytes or EOF; returns the count, or -1 with the error set. */
-ssize_t vms_memstate_read_full(int fd, void *buf, size_t len, vmsnap_error **error);
 bool vms_memstate_pread_all(int fd, void *buf, size_t len, uint64_t offset, vmsnap_error **error);
 
 #endif
