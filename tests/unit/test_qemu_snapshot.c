@@ -489,6 +489,23 @@ static char *vm_low_memory(vm *v, const char *name)
     return data;
 }
 
+/* Poll (deadline 10 s) until the firmware has written the real-mode
+ * interrupt table at address 0, so the RAM compared below is the guest's
+ * own work, not zeros. */
+static void wait_firmware_wrote_ram(vm *v)
+{
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    for (;;) {
+        g_autofree char *low = vm_low_memory(v, "probe.mem");
+        for (size_t i = 0; i < 1024; i++)
+            if (low[i] != 0)
+                return;
+        if (g_get_monotonic_time() > deadline)
+            g_error("the firmware wrote nothing to the first KiB of RAM within 10 s");
+        g_usleep(10 * 1000);
+    }
+}
+
 /* A state saved from one QEMU loads into a new one started with -incoming
  * defer: the RAM reads the same, the guest waits paused, 'cont' runs it,
  * and both directions report their progress. */
@@ -500,7 +517,7 @@ static void test_state_round_trip(void)
     make_image(vda, "qcow2", NULL);
     vm_add_disk(a, vda, "qcow2", "vda");
     vm_start(a);
-    g_usleep(300 * 1000);
+    wait_firmware_wrote_ram(a);
     g_autofree char *stopped = vm_command(a, "stop", NULL);
     g_autofree char *before = vm_low_memory(a, "before.mem");
     g_autofree char *state = image_path(a->dir, "state.vmstate");
