@@ -273,6 +273,11 @@ class GuestTestCase(unittest.TestCase):
         tap.comment(f"boot time (start to first counter line): {time.monotonic() - t0:.2f} s")
         return i
 
+    def last_counter(self):
+        """The last counter value the guest printed; None before the first."""
+        counters = self.serial.counters()
+        return counters[-1][1] if counters else None
+
     def wait_counter(self, value):
         """Wait for counter @value (or later); returns the last value seen."""
         end = time.monotonic() + LINE_DEADLINE
@@ -329,9 +334,12 @@ def qemu_img(*args, ok_codes=(0,)):
     return proc.returncode, proc.stdout.decode()
 
 
+# Reading images always shares them (-U): a running QEMU may hold them, and
+# reading never changes them.
+
 def backing_chain(path):
     """[(file, format), ...] from @path down to its last backing file."""
-    _code, out = qemu_img("info", "--output=json", "--backing-chain", path)
+    _code, out = qemu_img("info", "-U", "--output=json", "--backing-chain", path)
     return [(entry["filename"], entry["format"]) for entry in json.loads(out)]
 
 
@@ -341,7 +349,7 @@ def image_format(path):
 
 def internal_tags(path):
     """Names of the internal snapshots in qcow2 @path."""
-    _code, out = qemu_img("info", "--output=json", path)
+    _code, out = qemu_img("info", "-U", "--output=json", path)
     return sorted(s["name"] for s in json.loads(out).get("snapshots", []))
 
 
@@ -364,9 +372,11 @@ def same_contents(a, b):
     return code == 0
 
 
-def export_raw(path, dest):
-    """A raw copy of what @path reads now (its whole backing chain)."""
-    qemu_img("convert", "-O", "raw", path, dest)
+def export_raw(path, dest, tag=None):
+    """A raw copy of what @path (or its internal snapshot @tag) reads now,
+    its whole backing chain."""
+    with_tag = ["-l", f"snapshot.name={tag}"] if tag else []
+    qemu_img("convert", "-U", *with_tag, "-O", "raw", path, dest)
     return dest
 
 

@@ -18,38 +18,20 @@ otherwise what they held at the start (the current state kept its contents),
 contents (the last one booted).
 """
 
-import json
 import os
 import re
 import subprocess
 import sys
 import time
-import xml.etree.ElementTree as ET
 
-from guestlib import (COUNTER, DOM, counter_sector, export_raw, qemu_img, read_counter,
-                      same_contents, write_counter)
+from guestlib import (COUNTER, DOM, backing_chain, counter_sector, export_raw, qemu_img,
+                      read_counter, same_contents)
 import guestlib
 import tap  # tests/tap.py, on the path guestlib sets
 from test_snapshots_offline import QCOW2_AND_RAW, TWO_QCOW2, SnapshotTestCase, domain_disks
 
 DISK_ERROR = re.compile(r"^vmsnap-guest: writing .* failed$")
 INTERNAL = ["--diskspec", "vda,snapshot=internal", "--diskspec", "vdb,snapshot=internal"]
-
-
-def chain_files_u(path):
-    """@path and its backing files, read with -U (QEMU may have them open)."""
-    _code, out = qemu_img("info", "-U", "--output=json", "--backing-chain", path)
-    return [entry["filename"] for entry in json.loads(out)]
-
-
-def export_raw_u(path, dest, tag=None):
-    """A raw copy of what @path (or its internal snapshot @tag) reads now,
-    with -U: QEMU may have the file open (read-only below its active layer)."""
-    args = ["convert", "-U", "-O", "raw"]
-    if tag:
-        args += ["-l", f"snapshot.name={tag}"]
-    qemu_img(*args, path, dest)
-    return dest
 
 
 class LiveDeleteCase(SnapshotTestCase):
@@ -75,10 +57,6 @@ class LiveDeleteCase(SnapshotTestCase):
 
     # -- taking snapshots while running ---------------------------------------
 
-    def last_counter(self):
-        counters = self.serial.counters()
-        return counters[-1][1] if counters else None
-
     def take(self, name, *options):
         """snapshot-create-as --disk-only while the guest runs; remembers the
         snapshot's contents from its frozen files (or internal tags)."""
@@ -93,7 +71,7 @@ class LiveDeleteCase(SnapshotTestCase):
         self.refs[name] = {}
         for disk, kind in self.kinds[name].items():
             dest = os.path.join(self.refs_dir, f"{name}.{disk}")
-            self.refs[name][disk] = export_raw_u(as_taken[disk], dest,
+            self.refs[name][disk] = export_raw(as_taken[disk], dest,
                                                  name if kind == "internal" else None)
         values = {read_counter(ref) for ref in self.refs[name].values()}
         self.assertEqual(len(values), 1, f"disks of {name} disagree: {values}")
@@ -114,7 +92,7 @@ class LiveDeleteCase(SnapshotTestCase):
         source = domain_disks(xml.find("domain"))[disk]
         dest = os.path.join(self.refs_dir, f"now.{name}.{disk}")
         tag = name if self.kinds[name][disk] == "internal" else None
-        return export_raw_u(source, dest, tag)
+        return export_raw(source, dest, tag)
 
     def assert_snapshots_intact(self):
         for name in self.parents:
@@ -131,7 +109,7 @@ class LiveDeleteCase(SnapshotTestCase):
             as_taken = domain_disks(xml.find("domain"))
             roots += [as_taken[d.get("name")] for d in xml.iterfind("disks/disk")
                       if d.get("snapshot") in ("internal", "external")]
-        used = {f for root in roots for f in chain_files_u(root)}
+        used = {f for root in roots for f, _fmt in backing_chain(root)}
         present = {os.path.join(self.disk_dir, f) for f in os.listdir(self.disk_dir)}
         self.assertEqual(sorted(present - used), [], "files nothing uses")
         self.assertEqual(sorted(used - present), [], "files used but gone")
@@ -348,10 +326,10 @@ class LiveInternalTest(LiveDeleteCase):
         self.live_delete("e1")
         self.assertEqual(self.current_disks(), active)
         for disk, path in active.items():
-            self.assertEqual(chain_files_u(path), [path, kept[disk], originals[disk]])
+            self.assertEqual(chain_files(path), [path, kept[disk], originals[disk]])
         self.live_delete("e0")
         for disk, path in active.items():
-            self.assertEqual(chain_files_u(path), [path, kept[disk]])
+            self.assertEqual(chain_files(path), [path, kept[disk]])
         self.finish()
 
 

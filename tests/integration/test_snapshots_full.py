@@ -29,7 +29,8 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 
-from guestlib import DOM, QUIET_PERIOD, GuestTestCase, qemu_img, wait_pid_gone
+from guestlib import (DOM, QUIET_PERIOD, GuestTestCase, export_raw, internal_tags, qemu_img,
+                      wait_pid_gone)
 import guestlib
 import tap  # tests/tap.py, on the path guestlib sets
 
@@ -39,13 +40,10 @@ TWO_QCOW2 = (("vda", "qcow2"), ("vdb", "qcow2"))
 
 def read_counter_shared(path, tag=None):
     """The counter in the first sector of @path (or of its internal snapshot
-    @tag) while a QEMU may hold the image: read with force-share."""
-    with_tag = ["-l", f"snapshot.name={tag}"] if tag else []
+    @tag) while a QEMU may hold the image; None when it holds none."""
     out = os.path.join(os.path.dirname(path), ".sector")
     try:
-        qemu_img("convert", "-U", *with_tag, "-f", image_format_shared(path), "-O", "raw",
-                 path, out)
-        with open(out, "rb") as f:
+        with open(export_raw(path, out, tag), "rb") as f:
             sector = f.read(512)
     finally:
         if os.path.exists(out):
@@ -55,19 +53,9 @@ def read_counter_shared(path, tag=None):
     return None
 
 
-def image_format_shared(path):
-    _code, out = qemu_img("info", "-U", "--output=json", path)
-    return json.loads(out)["format"]
-
-
 class FullSnapshotTestCase(GuestTestCase):
 
     # -- the guest's counters -------------------------------------------------
-
-    def last_counter(self):
-        counters = self.serial.counters()
-        self.assertTrue(counters, f"no counter line yet:\n{self.serial.tail()}")
-        return counters[-1][1]
 
     def resumed_counter(self, lines=3):
         """After a revert (the serial log marked before it): the value the
@@ -227,7 +215,7 @@ class RunningTest(FullSnapshotTestCase):
                          ["internal", "internal"])
         self.assertTrue(in_place, "QEMU ran the snapshot's configuration: snapshot-load in place")
         for path in self.current_disks().values():
-            self.assertEqual(internal_tags_shared(path), ["s1"])
+            self.assertEqual(internal_tags(path), ["s1"])
         self.assertFalse(os.path.exists(os.path.join(self.state, "domains", DOM, "memory",
                                                      "s1.vmstate")))
 
@@ -323,10 +311,10 @@ class RunningTest(FullSnapshotTestCase):
         r1 = self.resumed_counter()
         self.assertTrue(b1 + 1 <= r1 <= a1 + 1, (b1, r1, a1))
         for path in originals.values():
-            self.assertEqual(internal_tags_shared(path), ["s1"])
+            self.assertEqual(internal_tags(path), ["s1"])
         for path in self.current_disks().values():
             self.assertNotIn(path, originals.values())
-            self.assertEqual(internal_tags_shared(path), [])
+            self.assertEqual(internal_tags(path), [])
         self.revert("s2")
         r2 = self.resumed_counter()
         self.assertTrue(b2 + 1 <= r2 <= a2 + 1, (b2, r2, a2))
@@ -705,12 +693,6 @@ class RefusalTest(FullSnapshotTestCase):
         self.assertEqual(self.vmsnap("snapshot-create-as", DOM, "s1", "--live"),
                          (1, "", f"error: domain '{DOM}' is shut off: --live applies to saving "
                                  "a running guest's memory\n"))
-
-
-def internal_tags_shared(path):
-    """Internal snapshot names in @path, read while a QEMU may hold it."""
-    _code, out = qemu_img("info", "-U", "--output=json", path)
-    return sorted(s["name"] for s in json.loads(out).get("snapshots", []))
 
 
 if __name__ == "__main__":
