@@ -34,6 +34,11 @@ DISK_ERROR = re.compile(r"^vmsnap-guest: writing .* failed$")
 INTERNAL = ["--diskspec", "vda,snapshot=internal", "--diskspec", "vdb,snapshot=internal"]
 
 
+def chain_files(path):
+    """@path and its backing files, top first."""
+    return [f for f, _fmt in backing_chain(path)]
+
+
 class LiveDeleteCase(SnapshotTestCase):
     """Snapshots taken while the guest runs; deletes while it runs."""
 
@@ -109,7 +114,7 @@ class LiveDeleteCase(SnapshotTestCase):
             as_taken = domain_disks(xml.find("domain"))
             roots += [as_taken[d.get("name")] for d in xml.iterfind("disks/disk")
                       if d.get("snapshot") in ("internal", "external")]
-        used = {f for root in roots for f, _fmt in backing_chain(root)}
+        used = {f for root in roots for f in chain_files(root)}
         present = {os.path.join(self.disk_dir, f) for f in os.listdir(self.disk_dir)}
         self.assertEqual(sorted(present - used), [], "files nothing uses")
         self.assertEqual(sorted(used - present), [], "files used but gone")
