@@ -17,7 +17,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
 #define SNAPSHOT_SUPPORTED                                                                         \
     "vmsnap supports <name>, <description>, <state>, <parent>, <creationTime>, <memory>, "         \
     "<disks>, <domain>, <inactiveDomain>, <cookie>, <active>, <compression>, "                     \
-    "<vmsnap:checksum xmlns:vmsnap='" VMS_SNAPSHOT_XMLNS "'> and <vmsnap:tag>"
+    "<vmsnap:checksum xmlns:vmsnap='" VMS_SNAPSHOT_XMLNS "'>, <vmsnap:pause> and <vmsnap:tag>"
 
 #define CHECKSUM_TYPE    "xxh3-128"
 #define CHECKSUM_HEX_LEN 32
@@ -145,6 +145,9 @@ vms_snapshot_def *vms_snapshot_def_copy(const vms_snapshot_def *def)
     c->checksum_type = g_strdup(def->checksum_type);
     c->checksum_value = g_strdup(def->checksum_value);
     c->internal_tag = g_strdup(def->internal_tag);
+    c->has_pause = def->has_pause;
+    c->pause_us = def->pause_us;
+    c->qemu_downtime_ms = def->qemu_downtime_ms;
     c->disks = g_new0(vms_snapshot_disk *, def->ndisks + 1);
     for (size_t i = 0; i < def->ndisks; i++) {
         vms_snapshot_disk *d = g_new0(vms_snapshot_disk, 1);
@@ -510,6 +513,43 @@ static bool parse_checksum(xmlNode *node, vms_snapshot_def *def, vmsnap_error **
     return true;
 }
 
+/* A non-negative whole number in attribute @name of @node; -1 if absent. */
+static bool parse_count_attr(xmlNode *node, const char *name, int64_t *out, vmsnap_error **error)
+{
+    const char *text = vms_xml_attr(node, name);
+    guint64 v = 0;
+    *out = -1;
+    if (!text)
+        return true;
+    if (!g_ascii_string_to_unsigned(text, 10, 0, G_MAXINT64, &v, NULL)) {
+        g_autofree char *shown = vms_xml_shown(text);
+        g_autofree char *qname = vms_xml_qname(node);
+        vms_error_set(error, VMSNAP_ERR_XML,
+                      "line %ld: %s='%s' on <%s> must be a whole number (e.g. 1500)",
+                      vms_xml_line(node), name, shown, qname);
+        return false;
+    }
+    *out = (int64_t)v;
+    return true;
+}
+
+static bool parse_pause(xmlNode *node, vms_snapshot_def *def, vmsnap_error **error)
+{
+    static const char *const attrs[] = {"us", "qemu-downtime-ms", NULL};
+    if (!vms_xml_check_attrs(
+            node, attrs, "vmsnap supports us= and qemu-downtime-ms= on <vmsnap:pause>", error) ||
+        !vms_xml_check_empty(node, error) || !parse_count_attr(node, "us", &def->pause_us, error) ||
+        !parse_count_attr(node, "qemu-downtime-ms", &def->qemu_downtime_ms, error))
+        return false;
+    if (def->pause_us < 0) {
+        vms_error_set(error, VMSNAP_ERR_XML, "line %ld: <vmsnap:pause> needs us='MICROSECONDS'",
+                      vms_xml_line(node));
+        return false;
+    }
+    def->has_pause = true;
+    return true;
+}
+
 static bool parse_cookie(xmlNode *node, vms_snapshot_def *def, vmsnap_error **error)
 {
     GString *out = g_string_new(NULL);
@@ -535,7 +575,7 @@ static bool parse_embedded_domain(xmlNode *node, vms_domain_def **out, vmsnap_er
 
 typedef struct {
     xmlNode *name, *description, *state, *parent, *creation_time, *memory, *disks, *domain,
-        *inactive_domain, *cookie, *active, *compression, *checksum, *tag;
+        *inactive_domain, *cookie, *active, *compression, *checksum, *tag, *pause;
 } snapshot_seen;
 
 static bool parse_snapshot_child(xmlNode *c, vms_snapshot_def *def, snapshot_seen *seen,
@@ -570,6 +610,8 @@ static bool parse_snapshot_child(xmlNode *c, vms_snapshot_def *def, snapshot_see
         return vms_xml_once(c, &seen->compression, error) && parse_compression(c, def, error);
     if (is_vmsnap_element(c, "checksum"))
         return vms_xml_once(c, &seen->checksum, error) && parse_checksum(c, def, error);
+    if (is_vmsnap_element(c, "pause"))
+        return vms_xml_once(c, &seen->pause, error) && parse_pause(c, def, error);
     if (is_vmsnap_element(c, "tag"))
         return vms_xml_once(c, &seen->tag, error) &&
                (def->internal_tag = vms_xml_plain_text(c, error)) != NULL &&
@@ -654,6 +696,14 @@ static void format_memory(GString *out, const vms_snapshot_def *def)
         g_string_append_c(out, '>');
         vms_xml_escape_text(out, def->checksum_value);
         g_string_append(out, "</vmsnap:checksum>\n");
+    }
+    if (def->has_pause) {
+        g_string_append(out, "  <vmsnap:pause xmlns:vmsnap='" VMS_SNAPSHOT_XMLNS "'");
+        g_string_append_printf(out, " us='%" G_GINT64_FORMAT "'", def->pause_us);
+        if (def->qemu_downtime_ms >= 0)
+            g_string_append_printf(out, " qemu-downtime-ms='%" G_GINT64_FORMAT "'",
+                                   def->qemu_downtime_ms);
+        g_string_append(out, "/>\n");
     }
     if (def->internal_tag) {
         g_string_append(out, "  <vmsnap:tag xmlns:vmsnap='" VMS_SNAPSHOT_XMLNS "'>");

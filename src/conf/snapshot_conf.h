@@ -65,6 +65,12 @@ typedef struct {
     char *checksum_value;                /* lower-case hex */
     vms_snap_location default_disk_kind; /* an xl config's type=: the kind of the disks it
                                           * does not list (no XML form); DEFAULT: vmsnap's */
+    /* <vmsnap:pause us='...' qemu-downtime-ms='...'/>: how long taking a full
+     * snapshot of a running guest kept it paused (QEMU's STOP to RESUME
+     * events), and QEMU's own downtime figure (-1: not given). */
+    bool has_pause;
+    int64_t pause_us;
+    int64_t qemu_downtime_ms;
     char *internal_tag; /* <vmsnap:tag>: the qcow2 snapshot tag of internal data when it is
                          * not the snapshot's name (kept across renames); NULL: the name */
     vms_snapshot_disk **disks;

@@ -439,17 +439,32 @@ bool vms_qemu_load_internal(vms_qmp *qmp, const char *tag, const char *const *de
 /* How often a waiting migration looks at its progress. */
 #define MIGRATION_POLL_MS 50
 
-/* @limit_bandwidth: the sending side raises QEMU's limit for local files. */
-static bool prepare_migration(vms_qmp *qmp, bool raise_bandwidth, vmsnap_error **error)
+static bool is_saving(vms_migration_kind kind)
+{
+    return kind != VMS_MIGRATION_LOAD;
+}
+
+/* Capabilities and parameters for this migration. Both are QEMU-wide and
+ * stay set, so every migration sets background-snapshot either way. */
+static bool prepare_migration(vms_qmp *qmp, vms_migration_kind kind, vmsnap_error **error)
 {
     /* Without the "events" capability QEMU sends no MIGRATION events. */
+    const char *caps_args = !is_saving(kind)
+                                ? "{\"capabilities\":[{\"capability\":\"events\",\"state\":true}]}"
+                            : kind == VMS_MIGRATION_SAVE_LIVE
+                                ? "{\"capabilities\":[{\"capability\":\"events\",\"state\":true},"
+                                  "{\"capability\":\"background-snapshot\",\"state\":true}]}"
+                                : "{\"capabilities\":[{\"capability\":\"events\",\"state\":true},"
+                                  "{\"capability\":\"background-snapshot\",\"state\":false}]}";
     g_autofree char *caps =
-        vms_qmp_command(qmp, "migrate-set-capabilities",
-                        "{\"capabilities\":[{\"capability\":\"events\",\"state\":true}]}",
-                        VMS_QMP_COMMAND_MS, error);
-    if (!caps)
+        vms_qmp_command(qmp, "migrate-set-capabilities", caps_args, VMS_QMP_COMMAND_MS, error);
+    if (!caps) {
+        vms_error_prefix(error, "QEMU cannot %s: ",
+                         kind == VMS_MIGRATION_SAVE_LIVE ? "save the VM state in the background"
+                                                         : "move the VM state");
         return false;
-    if (!raise_bandwidth)
+    }
+    if (!is_saving(kind))
         return true;
     g_autofree char *params =
         vms_qmp_command(qmp, "migrate-set-parameters",
@@ -466,7 +481,7 @@ static bool is_final_migration_status(const char *status)
 /* One migration being waited for: which way, and who hears how far it is. */
 typedef struct {
     bool incoming;    /* loading into this QEMU (else saving from it) */
-    int fd;           /* the file; incoming: its offset is how far QEMU read */
+    int fd;           /* incoming: a regular file whose offset is how far QEMU read; or -1 */
     const char *verb; /* "saving" / "loading", for messages */
     const vms_progress *progress;
 } migration_watch;
@@ -485,7 +500,7 @@ static void report_migration(vms_qmp *qmp, const migration_watch *watch)
         return;
     if (watch->incoming) {
         struct stat st;
-        off_t at = lseek(watch->fd, 0, SEEK_CUR);
+        off_t at = watch->fd >= 0 ? lseek(watch->fd, 0, SEEK_CUR) : -1;
         if (at >= 0 && fstat(watch->fd, &st) == 0)
             vms_progress_report(watch->progress, progress_phrase(watch), (uint64_t)at,
                                 (uint64_t)st.st_size);
@@ -501,21 +516,17 @@ static void report_migration(vms_qmp *qmp, const migration_watch *watch)
 
 /* The final report: everything moved (the sender's total is the guest's
  * RAM, the receiver's the file's size). */
-static void report_migration_done(vms_qmp *qmp, const migration_watch *watch)
+static void report_migration_done(const migration_watch *watch, int64_t ram_total)
 {
     if (!watch->progress || !watch->progress->report)
         return;
-    int64_t total = 0;
+    int64_t total = ram_total;
     struct stat st;
-    if (watch->incoming && fstat(watch->fd, &st) == 0) {
-        total = st.st_size;
-    } else if (!watch->incoming) {
-        g_autofree char *info =
-            vms_qmp_command(qmp, "query-migrate", NULL, VMS_QMP_COMMAND_MS, NULL);
-        if (!info || !vms_qmp_json_get_int(info, "ram.total", &total))
-            return;
-    }
-    vms_progress_report(watch->progress, progress_phrase(watch), (uint64_t)total, (uint64_t)total);
+    if (watch->incoming)
+        total = watch->fd >= 0 && fstat(watch->fd, &st) == 0 ? st.st_size : 0;
+    if (total > 0)
+        vms_progress_report(watch->progress, progress_phrase(watch), (uint64_t)total,
+                            (uint64_t)total);
 }
 
 /* QEMU 7.2 sends MIGRATION "completed" while its run state is still
@@ -543,10 +554,26 @@ static bool wait_run_state_settled(vms_qmp *qmp, gint64 deadline, int timeout_ms
     }
 }
 
+/* QEMU's own figures of a finished migration (query-migrate). */
+static void read_migration_stats(vms_qmp *qmp, vms_migration_stats *stats)
+{
+    *stats = (vms_migration_stats){.total_ms = -1, .downtime_ms = -1};
+    g_autofree char *info = vms_qmp_command(qmp, "query-migrate", NULL, VMS_QMP_COMMAND_MS, NULL);
+    int64_t value;
+    if (!info)
+        return;
+    if (vms_qmp_json_get_int(info, "total-time", &value))
+        stats->total_ms = value;
+    if (vms_qmp_json_get_int(info, "downtime", &value))
+        stats->downtime_ms = value;
+    if (vms_qmp_json_get_int(info, "ram.total", &value) && value > 0)
+        stats->ram_total = (uint64_t)value;
+}
+
 /* Wait for the migration's final status, reporting progress meanwhile;
  * failure carries query-migrate's error-desc. */
 static bool wait_migration(vms_qmp *qmp, const migration_watch *watch, gint64 deadline,
-                           int timeout_ms, vmsnap_error **error)
+                           int timeout_ms, vms_migration_stats *stats, vmsnap_error **error)
 {
     g_autofree char *status = NULL;
     while (!is_final_migration_status(status)) {
@@ -575,7 +602,11 @@ static bool wait_migration(vms_qmp *qmp, const migration_watch *watch, gint64 de
         status = vms_qmp_json_get_string(event->data_json, "status");
     }
     if (strcmp(status, "completed") == 0) {
-        report_migration_done(qmp, watch);
+        vms_migration_stats got;
+        read_migration_stats(qmp, &got);
+        if (stats)
+            *stats = got;
+        report_migration_done(watch, (int64_t)got.ram_total);
         return wait_run_state_settled(qmp, deadline, timeout_ms, error);
     }
     g_autofree char *info = vms_qmp_command(qmp, "query-migrate", NULL, VMS_QMP_COMMAND_MS, NULL);
@@ -588,43 +619,51 @@ static bool wait_migration(vms_qmp *qmp, const migration_watch *watch, gint64 de
     return false;
 }
 
-/* Hand @fd to QEMU under a fresh name and run @command ("migrate" or
- * "migrate-incoming") on "fd:<name>", then wait for it. */
-static bool migrate_with_fd(vms_qmp *qmp, const char *command, const migration_watch *watch,
-                            int timeout_ms, vmsnap_error **error)
+bool vms_qemu_migration_start(vms_qmp *qmp, int fd, vms_migration_kind kind, vmsnap_error **error)
 {
-    gint64 deadline = vms_qmp_deadline_after(timeout_ms);
-    if (!prepare_migration(qmp, !watch->incoming, error))
+    if (!prepare_migration(qmp, kind, error))
         return false;
     g_autofree char *fdname = vms_qmp_unique_name("state");
     g_autofree char *qname = vms_qmp_json_quote(fdname);
     g_autofree char *fdargs = g_strdup_printf("{\"fdname\":%s}", qname);
     g_autofree char *got =
-        vms_qmp_command_with_fd(qmp, "getfd", fdargs, watch->fd, VMS_QMP_COMMAND_MS, error);
+        vms_qmp_command_with_fd(qmp, "getfd", fdargs, fd, VMS_QMP_COMMAND_MS, error);
     if (!got)
         return false;
     g_autofree char *uri = g_strdup_printf("fd:%s", fdname);
     g_autofree char *quri = vms_qmp_json_quote(uri);
     g_autofree char *args = g_strdup_printf("{\"uri\":%s}", quri);
-    report_migration(qmp, watch);
-    g_autofree char *started = vms_qmp_command(qmp, command, args, VMS_QMP_COMMAND_MS, error);
-    bool ok = started && wait_migration(qmp, watch, deadline, timeout_ms, error);
+    g_autofree char *started = vms_qmp_command(
+        qmp, is_saving(kind) ? "migrate" : "migrate-incoming", args, VMS_QMP_COMMAND_MS, error);
     /* A started migration has taken the descriptor out of QEMU's named
      * ones already; this closes it when the migration never started. */
     vms_qmp_command_best_effort(qmp, "closefd", fdargs);
-    return ok;
+    return started != NULL;
+}
+
+bool vms_qemu_migration_wait(vms_qmp *qmp, vms_migration_kind kind, int file_fd, int timeout_ms,
+                             const vms_progress *progress, vms_migration_stats *stats,
+                             vmsnap_error **error)
+{
+    migration_watch watch = {.incoming = !is_saving(kind),
+                             .fd = file_fd,
+                             .verb = is_saving(kind) ? "saving" : "loading",
+                             .progress = progress};
+    gint64 deadline = vms_qmp_deadline_after(timeout_ms);
+    report_migration(qmp, &watch);
+    return wait_migration(qmp, &watch, deadline, timeout_ms, stats, error);
 }
 
 bool vms_qemu_save_state_to_fd(vms_qmp *qmp, int fd, int timeout_ms, const vms_progress *progress,
                                vmsnap_error **error)
 {
-    migration_watch watch = {.incoming = false, .fd = fd, .verb = "saving", .progress = progress};
-    return migrate_with_fd(qmp, "migrate", &watch, timeout_ms, error);
+    return vms_qemu_migration_start(qmp, fd, VMS_MIGRATION_SAVE, error) &&
+           vms_qemu_migration_wait(qmp, VMS_MIGRATION_SAVE, -1, timeout_ms, progress, NULL, error);
 }
 
 bool vms_qemu_load_state_from_fd(vms_qmp *qmp, int fd, int timeout_ms, const vms_progress *progress,
                                  vmsnap_error **error)
 {
-    migration_watch watch = {.incoming = true, .fd = fd, .verb = "loading", .progress = progress};
-    return migrate_with_fd(qmp, "migrate-incoming", &watch, timeout_ms, error);
+    return vms_qemu_migration_start(qmp, fd, VMS_MIGRATION_LOAD, error) &&
+           vms_qemu_migration_wait(qmp, VMS_MIGRATION_LOAD, fd, timeout_ms, progress, NULL, error);
 }

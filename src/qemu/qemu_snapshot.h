@@ -59,22 +59,52 @@ bool vms_qemu_save_internal(vms_qmp *qmp, const char *tag, const char *const *de
 bool vms_qemu_load_internal(vms_qmp *qmp, const char *tag, const char *const *device_ids,
                             const char *vmstate_device, int timeout_ms, vmsnap_error **error);
 
-/* Save the VM state into the open file @fd (migration to 'fd:'), with the
- * bandwidth limit raised for local files; returns once QEMU reports the
- * migration completed. The caller pauses the guest first when the state must
- * match disks taken at the same instant. QEMU is left in 'postmigrate' with
- * its disks inactive: only 'cont' activates them again (docs/qemu.md).
- * Reports "saving memory" (RAM bytes sent of the guest's RAM) to @progress
- * (may be NULL) every 50 ms while it waits. */
+/* Moving the VM state through a descriptor (QEMU's 'fd:' migration). */
+typedef enum {
+    VMS_MIGRATION_SAVE,      /* the state of a paused guest (QEMU keeps it paused) */
+    VMS_MIGRATION_SAVE_LIVE, /* background snapshot: QEMU pauses the guest for a few
+                              * milliseconds, runs it again and writes the memory as it was
+                              * at that pause while the guest goes on */
+    VMS_MIGRATION_LOAD,      /* into a QEMU started with -incoming defer (and -S) */
+} vms_migration_kind;
+
+/* QEMU's figures of a completed migration (query-migrate); -1 / 0 if it
+ * did not give them. */
+typedef struct {
+    int64_t total_ms;    /* QEMU's total-time */
+    int64_t downtime_ms; /* how long QEMU itself kept the guest stopped (saving) */
+    uint64_t ram_total;  /* the guest's RAM size */
+} vms_migration_stats;
+
+/* Start a migration of @kind over @fd: 'getfd' under a fresh name, then
+ * 'migrate' or 'migrate-incoming' on "fd:<name>". Saving raises the
+ * bandwidth limit for local files and sets the background-snapshot
+ * capability for SAVE_LIVE (clears it otherwise). QEMU holds its own copy
+ * of @fd; for a pipe, the caller closes its copy of QEMU's end so that
+ * EOF comes when QEMU is done. Returns once QEMU accepted the command. */
+bool vms_qemu_migration_start(vms_qmp *qmp, int fd, vms_migration_kind kind, vmsnap_error **error);
+
+/* Wait (up to @timeout_ms) for the migration started by
+ * vms_qemu_migration_start() to complete, reporting "saving memory" (RAM
+ * bytes sent) or "loading memory" (the offset of @file_fd, a regular file
+ * QEMU reads; -1: none) to @progress (may be NULL) every 50 ms. After a
+ * completed one QEMU's run state has settled; @stats (may be NULL) gets
+ * QEMU's figures. A failure carries QEMU's reason. After SAVE QEMU is left
+ * in 'postmigrate' with its disks inactive: only 'cont' activates them again
+ * (docs/qemu.md); after SAVE_LIVE the guest runs. */
+bool vms_qemu_migration_wait(vms_qmp *qmp, vms_migration_kind kind, int file_fd, int timeout_ms,
+                             const vms_progress *progress, vms_migration_stats *stats,
+                             vmsnap_error **error);
+
+/* Save the VM state of a paused guest into the open file @fd: start + wait
+ * of a VMS_MIGRATION_SAVE. */
 bool vms_qemu_save_state_to_fd(vms_qmp *qmp, int fd, int timeout_ms, const vms_progress *progress,
                                vmsnap_error **error);
 
 /* Load a VM state saved by vms_qemu_save_state_to_fd() from the open file
- * @fd ('migrate-incoming' on 'fd:') into a QEMU started with -incoming
- * defer (and -S); returns once the state is in and QEMU has settled
- * (paused: the caller sends 'cont'). @fd must be positioned at the stream's
- * start; its offset, shared with QEMU, gives "loading memory" progress
- * (bytes read of the file's size). */
+ * @fd (positioned at the stream's start) into a QEMU started with
+ * -incoming defer (and -S): start + wait of a VMS_MIGRATION_LOAD, with
+ * progress from the file's offset. Returns with the guest paused. */
 bool vms_qemu_load_state_from_fd(vms_qmp *qmp, int fd, int timeout_ms, const vms_progress *progress,
                                  vmsnap_error **error);
 
