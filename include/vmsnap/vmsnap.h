@@ -590,8 +590,10 @@ typedef enum {
     VMSNAP_SNAPSHOT_REVERT_RUNNING = 1u << 0,
     /* Start the domain paused after reverting. */
     VMSNAP_SNAPSHOT_REVERT_PAUSED = 1u << 1,
-    /* virsh's --force: accepted; no revert in this version is risky enough
-     * to need it (QEMU is restarted whenever the configuration differs). */
+    /* Load a full snapshot's memory file even if its checksums fail, it
+     * is not the file the snapshot recorded, or it names another domain
+     * (since 0.3; in 0.2 accepted and without effect). The file must still
+     * be a complete memory file. */
     VMSNAP_SNAPSHOT_REVERT_FORCE = 1u << 2,
 } vmsnap_snapshot_revert_flags;
 

@@ -377,7 +377,6 @@ int vmsnap_snapshot_revert(vmsnap_snapshot *snap, unsigned int flags, vmsnap_err
     if (!vms_api_check_arg(__func__, snap, "snap", error) ||
         !vms_api_check_flags(__func__, flags, run | VMSNAP_SNAPSHOT_REVERT_FORCE, error))
         return -1;
-    flags &= ~VMSNAP_SNAPSHOT_REVERT_FORCE;
     if ((flags & run) == run) {
         vms_error_set(error, VMSNAP_ERR_INVALID_ARG,
                       "reverting to a running and to a paused domain exclude each other");

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/domain_state.h"
+#include "core/memory_file.h"
 #include "core/qemu_config.h"
 #include "qemu/qemu_process.h"
 #include "qemu/qemu_snapshot.h"
@@ -14,7 +15,6 @@
 /* Deadlines. TCG guests are slow, QMP answers are not. */
 #define QMP_TIMEOUT_MS     5000
 #define LAUNCH_TIMEOUT_MS  30000
-#define RESTORE_TIMEOUT_MS (10 * 60 * 1000) /* reading the memory of a big guest */
 #define TERMINATE_GRACE_MS 3000
 #define LOG_TAIL_LINES     5
 #define SERIAL_LOG_MAX     (16u * 1024 * 1024)
@@ -215,14 +215,13 @@ static void abandon_restore(vms_store *store, const char *dom, vmsnap_error **er
 }
 
 bool vms_domain_restore_locked(vms_store *store, const char *dom, const vms_domain_def *def,
-                               int state_fd, bool paused, const vms_progress *progress,
-                               vmsnap_error **error)
+                               int state_fd, bool trusted, bool paused,
+                               const vms_progress *progress, vmsnap_error **error)
 {
     if (!launch(store, dom, def, true, true, error))
         return false;
     g_autoptr(vms_qmp) qmp = vms_domain_connect_qmp(store, dom, error);
-    bool ok =
-        qmp && vms_qemu_load_state_from_fd(qmp, state_fd, RESTORE_TIMEOUT_MS, progress, error);
+    bool ok = qmp && vms_memory_load(qmp, state_fd, trusted, progress, error);
     if (ok && !paused) {
         g_autofree char *reply = vms_qmp_command(qmp, "cont", NULL, QMP_TIMEOUT_MS, error);
         ok = reply != NULL;

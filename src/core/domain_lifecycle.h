@@ -50,13 +50,15 @@ bool vms_domain_start_locked(vms_store *store, const char *dom, const vms_domain
                              bool paused, vmsnap_error **error);
 
 /* Start @def's QEMU from a saved VM state instead of booting: QEMU starts
- * with -S -incoming defer, reads the state from @state_fd (positioned at its
- * start; "loading memory" goes to @progress), then runs unless @paused. The
+ * with -S -incoming defer, is fed the memory file @state_fd (checked with
+ * vms_memory_file_check(); its checksums are checked again on the way
+ * unless @trusted; "loading memory" goes to @progress), then runs unless
+ * @paused. The
  * caller holds the domain's exclusive lock and no QEMU runs. On failure no
  * QEMU is left and the error ends with the end of QEMU's log. */
 bool vms_domain_restore_locked(vms_store *store, const char *dom, const vms_domain_def *def,
-                               int state_fd, bool paused, const vms_progress *progress,
-                               vmsnap_error **error);
+                               int state_fd, bool trusted, bool paused,
+                               const vms_progress *progress, vmsnap_error **error);
 bool vms_domain_shutdown(vms_store *store, const char *dom, unsigned int timeout_seconds,
                          vmsnap_error **error);
 bool vms_domain_destroy(vms_store *store, const char *dom, vmsnap_error **error);

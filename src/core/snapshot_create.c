@@ -10,6 +10,7 @@
 
 #include "core/domain_lifecycle.h"
 #include "core/domain_state.h"
+#include "core/memory_file.h"
 #include "core/snapshot_files.h"
 #include "qemu/qemu_img.h"
 #include "qemu/qemu_snapshot.h"
@@ -79,13 +80,6 @@ static bool complete_new_snapshot(vms_domain_state *state, vms_snapshot_def *def
                       state->name);
         return false;
     }
-    if (def->compression != VMS_MEM_COMPRESSION_NONE &&
-        def->compression != VMS_MEM_COMPRESSION_RAW) {
-        vms_error_set(error, VMSNAP_ERR_UNSUPPORTED,
-                      "compressed memory files are not supported yet; leave out <compression> "
-                      "(the memory is saved uncompressed)");
-        return false;
-    }
     /* Memory kept inside the qcow2 files makes internal the disks' default,
      * as in libvirt. */
     if (live && def->memory == VMS_SNAP_LOCATION_INTERNAL &&
@@ -105,10 +99,10 @@ static bool complete_new_snapshot(vms_domain_state *state, vms_snapshot_def *def
     }
     if (def->memory != VMS_SNAP_LOCATION_EXTERNAL)
         g_clear_pointer(&def->memory_file, g_free);
-    def->compression = VMS_MEM_COMPRESSION_NONE;
     g_clear_pointer(&def->checksum_type, g_free);
     g_clear_pointer(&def->checksum_value, g_free);
     g_clear_pointer(&def->internal_tag, g_free);
+    def->has_pause = false;
     def->creation_time = now;
     def->has_creation_time = true;
     def->has_active = false;
@@ -386,20 +380,8 @@ typedef enum {
     NOTHING_CHANGED, /* failed before QEMU switched a disk */
     DISKS_ONLY,      /* the disks switched, then saving the memory failed */
     GUEST_STOPPED,   /* taken, but the guest did not go on (the error says why) */
+    QEMU_GONE,       /* the disks switched, then QEMU died before the memory was saved */
 } full_result;
-
-/* Save the VM state of the paused guest into @fd. */
-static bool save_memory(vms_qmp *qmp, int fd, const char *path, const vms_progress *progress,
-                        vmsnap_error **error)
-{
-    if (!vms_qemu_save_state_to_fd(qmp, fd, SAVE_TIMEOUT_MS, progress, error))
-        return false;
-    if (fsync(fd) < 0) {
-        vms_error_set_errno(error, VMSNAP_ERR_IO, errno, "cannot write memory file '%s'", path);
-        return false;
-    }
-    return true;
-}
 
 /* Let the guest go on as it was: running again, or paused with its disks
  * active. After a save QEMU 7.2 keeps the disks inactive until 'cont' (it
@@ -412,9 +394,23 @@ static bool resume_after_save(vms_qmp *qmp, bool was_running, vmsnap_error **err
     return was_running || qmp_simple(qmp, "stop", error);
 }
 
+/* After a background save QEMU ran the guest again itself, unless the
+ * save failed before it got there: then the guest still waits for us. */
+static bool resume_after_live_save(vms_qmp *qmp, vmsnap_error **error)
+{
+    g_autofree char *reply = vms_qmp_command(qmp, "query-status", NULL, QMP_TIMEOUT_MS, error);
+    if (!reply)
+        return false;
+    g_autofree char *status = vms_qmp_json_get_string(reply, "status");
+    return g_strcmp0(status, "running") == 0 || qmp_simple(qmp, "cont", error);
+}
+
 /* Full external: the guest paused, every disk switched in one transaction,
- * the VM state to the memory file, the guest as it was. */
-static full_result take_full_external(vms_qmp *qmp, const vms_snapshot_def *def, bool was_running,
+ * then the VM state into the memory file. A running guest is saved in the
+ * background (ADR 0007): QEMU runs it again within milliseconds and writes
+ * its memory as it was at the pause; a paused one stays paused. */
+static full_result take_full_external(vms_qmp *qmp, vms_snapshot_def *def,
+                                      const vms_domain_def *domain, bool was_running,
                                       const vms_progress *progress, vmsnap_error **error)
 {
     int fd = vms_memory_file_create(def->memory_file, error);
@@ -427,35 +423,83 @@ static full_result take_full_external(vms_qmp *qmp, const vms_snapshot_def *def,
             qmp_simple(qmp, "cont", NULL);
         return NOTHING_CHANGED;
     }
-    bool saved = save_memory(qmp, fd, def->memory_file, progress, error);
+    vms_memory_saved saved = {.qemu_downtime_ms = -1};
+    bool ok = vms_memory_save(qmp, fd, def->memory_file, def, domain, was_running, progress, &saved,
+                              error);
     close(fd);
-    if (!saved)
+    if (!ok)
         g_unlink(def->memory_file);
     vmsnap_error *resume_error = NULL;
-    if (!resume_after_save(qmp, was_running, saved ? error : &resume_error)) {
-        vmsnap_error_free(resume_error);
-        if (saved)
-            return GUEST_STOPPED;
-    }
-    return saved ? TAKEN : DISKS_ONLY;
+    bool resumed = was_running ? resume_after_live_save(qmp, ok ? error : &resume_error)
+                               : resume_after_save(qmp, false, ok ? error : &resume_error);
+    vmsnap_error_free(resume_error);
+    if (!ok)
+        return vms_qmp_is_usable(qmp) ? DISKS_ONLY : QEMU_GONE;
+    def->checksum_type = g_strdup("xxh3-128");
+    def->checksum_value = g_strdup(saved.checksum);
+    def->qemu_downtime_ms = saved.qemu_downtime_ms;
+    return resumed ? TAKEN : GUEST_STOPPED;
+}
+
+static int64_t event_time_us(const vms_qmp_event *event)
+{
+    return event->seconds * G_USEC_PER_SEC + event->microseconds;
+}
+
+/* How long the guest was paused for the snapshot, from QEMU's own STOP and
+ * RESUME events (queued while the snapshot was taken). */
+static void record_pause(vms_qmp *qmp, vms_snapshot_def *def)
+{
+    g_autoptr(vms_qmp_event) stop = vms_qmp_wait_event(qmp, "STOP", 0, NULL);
+    g_autoptr(vms_qmp_event) resume = stop ? vms_qmp_wait_event(qmp, "RESUME", 0, NULL) : NULL;
+    if (!resume || event_time_us(resume) < event_time_us(stop))
+        return;
+    def->has_pause = true;
+    def->pause_us = event_time_us(resume) - event_time_us(stop);
 }
 
 /* Take the snapshot in the running QEMU. */
-static full_result take_live(vms_domain_state *state, const vms_snapshot_def *def,
+static full_result take_live(vms_domain_state *state, vms_snapshot_def *def,
                              vmsnap_domain_state run, const vms_progress *progress,
                              vmsnap_error **error)
 {
     g_autoptr(vms_qmp) qmp = vms_domain_connect_qmp(state->store, state->name, error);
     if (!qmp || !vms_domain_activate_disks(qmp, error))
         return NOTHING_CHANGED;
+    bool running = run == VMSNAP_DOMAIN_STATE_RUNNING;
+    full_result taken;
     switch (def->memory) {
     case VMS_SNAP_LOCATION_INTERNAL:
-        return take_full_internal(qmp, def, progress, error) ? TAKEN : NOTHING_CHANGED;
+        taken = take_full_internal(qmp, def, progress, error) ? TAKEN : NOTHING_CHANGED;
+        break;
     case VMS_SNAP_LOCATION_EXTERNAL:
-        return take_full_external(qmp, def, run == VMSNAP_DOMAIN_STATE_RUNNING, progress, error);
+        taken = take_full_external(qmp, def, state->def, running, progress, error);
+        break;
     default:
         return take_disks(qmp, def, error) ? TAKEN : NOTHING_CHANGED;
     }
+    if (running && (taken == TAKEN || taken == GUEST_STOPPED))
+        record_pause(qmp, def);
+    return taken;
+}
+
+/* QEMU died while it saved the memory, after it switched the disks: merge
+ * what the guest wrote into the new overlays since (it ran on during a
+ * background save) back into the files below them, so the overlays can go
+ * with nothing lost and no snapshot is left. False if a merge failed (the
+ * overlays then stay). */
+static bool merge_back_overlays(const vms_snapshot_def *def, const vms_domain_def *next,
+                                vmsnap_error **error)
+{
+    for (size_t i = 0; i < def->ndisks; i++) {
+        if (def->disks[i]->snapshot != VMS_SNAP_LOCATION_EXTERNAL)
+            continue;
+        if (!vms_qemu_img_commit(next->disks[i]->source, error)) {
+            vms_error_prefix(error, "cannot merge '%s' back: ", next->disks[i]->source);
+            return false;
+        }
+    }
+    return true;
 }
 
 /* The memory save failed after QEMU switched the disks: the overlays are in
@@ -527,7 +571,24 @@ vms_snapshot_def *vms_snapshot_data_create(vms_store *store, const char *dom, vm
             vms_store_remove_snapshot(store, dom, owned->name, NULL);
         return NULL;
     }
+    vmsnap_error *merge_error = NULL;
+    if (taken == QEMU_GONE && merge_back_overlays(owned, next, &merge_error)) {
+        vms_store_write_domain_xml(store, dom, old_domain_xml, NULL);
+        if (metadata)
+            vms_store_remove_snapshot(store, dom, owned->name, NULL);
+        vms_error_prefix(error,
+                         "QEMU stopped while the memory of snapshot '%s' was being saved, so "
+                         "no snapshot was taken (the guest's disk writes since are kept): ",
+                         owned->name);
+        return NULL; /* the undo log removes the merged overlays */
+    }
+    vmsnap_error_free(merge_error); /* the overlays stay: the snapshot is kept below */
+    if (taken == QEMU_GONE)
+        taken = DISKS_ONLY;
     vms_undo_log_commit(&undo);
+    /* The memory's checksum and the guest's pause are known only now. */
+    if (metadata && (taken == TAKEN || taken == GUEST_STOPPED))
+        vms_domain_state_save_snapshot(state, owned, NULL); /* usable without them */
     if (taken == DISKS_ONLY) {
         keep_as_disk_only(state, owned, metadata);
         vms_error_prefix(error,

@@ -11,6 +11,7 @@
 
 #include "core/domain_lifecycle.h"
 #include "core/domain_state.h"
+#include "core/memory_file.h"
 #include "core/snapshot_files.h"
 #include "qemu/qemu_blockjob.h"
 #include "qemu/qemu_img.h"

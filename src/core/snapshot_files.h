@@ -59,28 +59,6 @@ bool vms_undo_make_overlay(vms_undo_log *undo, const char *path, const char *bac
 bool vms_files_remove_unused(vms_domain_state *state, GPtrArray *files, const vms_tree_node *except,
                              unsigned int *removed, vmsnap_error **error);
 
-/* --- memory files (external memory of full snapshots, ADR 0006) --- */
-
-/* domains/<dom>/memory/<snap>.vmstate, the directory made (0700) if
- * missing: where a full snapshot's memory goes unless the user names a
- * file. */
-char *vms_memory_default_path(vms_store *store, const char *dom, const char *snap,
-                              vmsnap_error **error);
-
-/* Create @path for writing a memory state: a new file (never an existing
- * one, never through a symlink), mode 0600 whatever the umask. Returns the
- * descriptor or -1. */
-int vms_memory_file_create(const char *path, vmsnap_error **error);
-
-/* Open the memory file of full snapshot @def for reading; a missing file,
- * or one that does not start like QEMU's VM state, is VMSNAP_ERR_CORRUPT
- * naming the snapshot. Returns the descriptor (at offset 0) or -1. */
-int vms_memory_file_open(const vms_snapshot_def *def, vmsnap_error **error);
-
-/* Remove @def's external memory file, if it has one (absent is fine): for
- * deleting a full snapshot's data. */
-bool vms_memory_file_remove(const vms_snapshot_def *def, vmsnap_error **error);
-
 /* As vms_files_remove_unused(), with the backing files of @files as
  * candidates too, down each chain while they sit in the same directory as
  * the file above them: a file removed may have been the last use of its

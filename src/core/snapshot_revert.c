@@ -9,6 +9,7 @@
 
 #include "core/domain_lifecycle.h"
 #include "core/domain_state.h"
+#include "core/memory_file.h"
 #include "core/snapshot_files.h"
 #include "qemu/qemu_img.h"
 #include "qemu/qemu_snapshot.h"
@@ -246,12 +247,13 @@ static bool drop_tags_of_copies(vms_qmp *qmp, const vms_domain_def *def,
  * snapshot (external: the memory file on @memory_fd; internal:
  * snapshot-load into a QEMU started paused), else booting. */
 static bool start_restored(vms_domain_state *state, const vms_domain_def *def,
-                           const vms_snapshot_def *snap, int memory_fd, vmsnap_domain_state target,
-                           const vms_progress *progress, vmsnap_error **error)
+                           const vms_snapshot_def *snap, int memory_fd, bool forced,
+                           vmsnap_domain_state target, const vms_progress *progress,
+                           vmsnap_error **error)
 {
     bool paused = target == VMSNAP_DOMAIN_STATE_PAUSED;
     if (snap->memory == VMS_SNAP_LOCATION_EXTERNAL)
-        return vms_domain_restore_locked(state->store, state->name, def, memory_fd, paused,
+        return vms_domain_restore_locked(state->store, state->name, def, memory_fd, forced, paused,
                                          progress, error);
     bool internal = snap->memory == VMS_SNAP_LOCATION_INTERNAL;
     if (!vms_domain_start_locked(state->store, state->name, def, internal || paused, error))
@@ -265,6 +267,19 @@ static bool start_restored(vms_domain_state *state, const vms_domain_def *def,
     vms_error_prefix(error, "cannot resume domain '%s' from snapshot '%s': ", state->name,
                      snap->name);
     vms_domain_stop_locked(state->store, state->name, NULL);
+    return false;
+}
+
+/* A memory file must be this domain's, the one the snapshot saved, and
+ * undamaged, before the running state goes for it; --force trusts it. */
+static bool check_memory_file(const vms_snapshot_def *snap, int fd, bool forced,
+                              const vms_progress *progress, vmsnap_error **error)
+{
+    if (forced)
+        return true;
+    if (vms_memory_file_check(snap, fd, snap->domain, true, progress, error))
+        return true;
+    vms_error_append(error, "; nothing was changed ('--force' loads it anyway)");
     return false;
 }
 
@@ -292,8 +307,10 @@ int vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name
 
     /* Everything that can refuse does so before the running state goes. */
     g_auto(vms_fd) memory_fd = -1;
+    bool forced = (flags & VMSNAP_SNAPSHOT_REVERT_FORCE) != 0;
     if (snap->memory == VMS_SNAP_LOCATION_EXTERNAL &&
-        (memory_fd = vms_memory_file_open(snap, error)) < 0)
+        ((memory_fd = vms_memory_file_open(snap, error)) < 0 ||
+         !check_memory_file(snap, memory_fd, forced, progress, error)))
         return -1;
     if (snap->memory == VMS_SNAP_LOCATION_INTERNAL && run != VMSNAP_DOMAIN_STATE_SHUTOFF &&
         same_configuration(state, snap)) {
@@ -324,7 +341,8 @@ int vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name
     g_autofree char *domain_xml = vms_domain_def_format(restored, 0);
     if (!vms_store_write_domain_xml(store, dom, domain_xml, error))
         return -1;
-    if (full && !start_restored(state, restored, snap, memory_fd, target, progress, error)) {
+    if (full &&
+        !start_restored(state, restored, snap, memory_fd, forced, target, progress, error)) {
         /* Back to the state left behind, shut off: its files are all there. */
         vms_store_write_domain_xml(store, dom, old_domain_xml, NULL);
         return -1;

@@ -135,6 +135,17 @@ bool vms_memstate_read_header(int fd, vms_memstate_info *info, vmsnap_error **er
 bool vms_memstate_read_trailer(int fd, vms_memstate_info *info, vms_memstate_trailer *trailer,
                                vmsnap_error **error);
 
+/* vms_memstate_restore_to_fd() without the checksums (a forced revert of a
+ * file the user chose to trust): the structure and lengths still must be
+ * right. */
+bool vms_memstate_restore_unchecked_to_fd(int in_fd, int out_fd, const vms_progress *progress,
+                                          vmsnap_error **error);
+
+/* The trailer's checksum of the stored data of the memory file @fd as 32
+ * hex digits (what vms_memstate_writer_checksum() gave when it was
+ * written), from header and trailer only. */
+bool vms_memstate_file_checksum(int fd, char hex[33], vmsnap_error **error);
+
 /* Check header, trailer, frame structure and the stored-bytes checksum of
  * the regular file @fd, without decompressing ("verifying memory"). */
 bool vms_memstate_verify(int fd, const vms_progress *progress, vmsnap_error **error);

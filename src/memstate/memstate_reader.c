@@ -431,9 +431,9 @@ static void restorer_clear(restorer *r)
 }
 
 static bool restore_checks_at_end(const memfile *mf, restorer *r, const uint8_t *payload_hash,
-                                  vmsnap_error **error)
+                                  bool check_sums, vmsnap_error **error)
 {
-    if (!check_hash(mf->trailer.payload_xxh128, payload_hash, "stored data", error))
+    if (check_sums && !check_hash(mf->trailer.payload_xxh128, payload_hash, "stored data", error))
         return false;
     if (!r->stream_ended) {
         vms_error_set(error, VMSNAP_ERR_CORRUPT,
@@ -451,11 +451,11 @@ static bool restore_checks_at_end(const memfile *mf, restorer *r, const uint8_t 
     XXH128_hash_t h = XXH3_128bits_digest(r->hash);
     uint8_t got[16];
     vms_memstate_put_hash128(got, &h);
-    return check_hash(mf->trailer.stream_xxh128, got, "decompressed stream", error);
+    return !check_sums || check_hash(mf->trailer.stream_xxh128, got, "decompressed stream", error);
 }
 
-bool vms_memstate_restore_to_fd(int in_fd, int out_fd, const vms_memstate_info *expected,
-                                const vms_progress *progress, vmsnap_error **error)
+static bool restore(int in_fd, int out_fd, const vms_memstate_info *expected, bool check_sums,
+                    const vms_progress *progress, vmsnap_error **error)
 {
     memfile mf;
     if (!open_memfile(in_fd, &mf, error) || !check_expected(&mf, expected, error))
@@ -470,11 +470,33 @@ bool vms_memstate_restore_to_fd(int in_fd, int out_fd, const vms_memstate_info *
     if (!walk_frames(&mf, restore_frame, &r, "loading memory", progress, total, &r.written,
                      payload_hash, error))
         goto out;
-    if (!restore_checks_at_end(&mf, &r, payload_hash, error))
+    if (!restore_checks_at_end(&mf, &r, payload_hash, check_sums, error))
         goto out;
     vms_progress_report(progress, "loading memory", total, total);
     ok = true;
 out:
     restorer_clear(&r);
     return ok;
+}
+
+bool vms_memstate_restore_to_fd(int in_fd, int out_fd, const vms_memstate_info *expected,
+                                const vms_progress *progress, vmsnap_error **error)
+{
+    return restore(in_fd, out_fd, expected, true, progress, error);
+}
+
+bool vms_memstate_restore_unchecked_to_fd(int in_fd, int out_fd, const vms_progress *progress,
+                                          vmsnap_error **error)
+{
+    return restore(in_fd, out_fd, NULL, false, progress, error);
+}
+
+bool vms_memstate_file_checksum(int fd, char hex[33], vmsnap_error **error)
+{
+    vms_memstate_trailer trailer;
+    if (!vms_memstate_read_trailer(fd, NULL, &trailer, error))
+        return false;
+    g_autofree char *text = vms_memstate_hash_hex(trailer.payload_xxh128);
+    g_strlcpy(hex, text, 33);
+    return true;
 }

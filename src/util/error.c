@@ -56,6 +56,19 @@ void vms_error_prefix(vmsnap_error **error, const char *fmt, ...)
     (*error)->message = joined;
 }
 
+void vms_error_append(vmsnap_error **error, const char *fmt, ...)
+{
+    if (!error || !*error)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *suffix = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    char *joined = g_strconcat((*error)->message, suffix, NULL);
+    g_free((*error)->message);
+    (*error)->message = joined;
+}
+
 void vms_error_propagate(vmsnap_error **dest, vmsnap_error *src)
 {
     if (!src)

@@ -27,6 +27,9 @@ void vms_error_set_errno(vmsnap_error **error, vmsnap_error_code code, int errnu
 /* Prepend context ("reading snapshot 'x': ") to an error already set. */
 void vms_error_prefix(vmsnap_error **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
+/* Append a sentence ("; nothing was changed") to an error already set. */
+void vms_error_append(vmsnap_error **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
 /* Move @src into *dest (or free it if *dest is taken or dest is NULL). */
 void vms_error_propagate(vmsnap_error **dest, vmsnap_error *src);
 

@@ -1,0 +1,78 @@
+/*
+ * memory_file.h: the external memory of full snapshots (ADR 0006, ADR 0007):
+ * where the files go, saving a running QEMU's memory into one through
+ * src/memstate (compressed, checksummed), checking one before a revert
+ * trusts it, and loading one into a QEMU started with -incoming.
+ *
+ * Files written since 0.3 are memory-state files (docs/formats/memstate.md);
+ * files of 0.2 hold QEMU's bare migration stream ("QEVM") and still load.
+ */
+#ifndef VMS_CORE_MEMORY_FILE_H
+#define VMS_CORE_MEMORY_FILE_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <vmsnap/vmsnap.h>
+
+#include "conf/snapshot_conf.h"
+#include "qemu/qmp.h"
+#include "store/store.h"
+#include "util/progress.h"
+
+/* domains/<dom>/memory/<snap>.vmstate, the directory made (0700) if
+ * missing: where a full snapshot's memory goes unless the user names a
+ * file. */
+char *vms_memory_default_path(vms_store *store, const char *dom, const char *snap,
+                              vmsnap_error **error);
+
+/* Create @path for writing a memory state: a new file (never an existing
+ * one, never through a symlink), mode 0600 whatever the umask. Returns the
+ * descriptor or -1. */
+int vms_memory_file_create(const char *path, vmsnap_error **error);
+
+/* Open the memory file of full snapshot @def for reading; a missing file
+ * is VMSNAP_ERR_CORRUPT naming the snapshot. Returns the descriptor (at
+ * offset 0) or -1. */
+int vms_memory_file_open(const vms_snapshot_def *def, vmsnap_error **error);
+
+/* Remove @def's external memory file, if it has one (absent is fine): for
+ * deleting a full snapshot's data. */
+bool vms_memory_file_remove(const vms_snapshot_def *def, vmsnap_error **error);
+
+/* What saving a memory file found out. */
+typedef struct {
+    char checksum[33];        /* xxh3-128 of the stored bytes, lower-case hex */
+    int64_t qemu_downtime_ms; /* QEMU's figure; -1 unknown */
+} vms_memory_saved;
+
+/* Save the VM state of the guest behind @qmp into the new, empty file @fd
+ * (@path for messages) as a memory-state file of snapshot @def of domain
+ * @domain (its uuid, name, compression and RAM size go in the header).
+ * @live: QEMU's background snapshot (the guest runs on while the memory as
+ * it was at the start is written); else the guest must be paused. QEMU
+ * writes into a pipe and this process compresses, checksums and writes the
+ * file, reporting "saving memory". The file is complete (trailer written,
+ * fsync'd) only once QEMU reported the migration completed; on failure
+ * the caller removes it. */
+bool vms_memory_save(vms_qmp *qmp, int fd, const char *path, const vms_snapshot_def *def,
+                     const vms_domain_def *domain, bool live, const vms_progress *progress,
+                     vms_memory_saved *saved, vmsnap_error **error);
+
+/* Check the memory file @fd of full snapshot @def of the domain with uuid
+ * @domain (may be NULL: not checked) before anything relies on it: a
+ * memory-state file must belong to that domain, match the checksum the
+ * snapshot recorded and, with @verify, pass its own checksum ("verifying
+ * memory" progress); a 0.2 file must start like QEMU's stream. Damage is
+ * VMSNAP_ERR_CORRUPT naming the file and the snapshot. */
+bool vms_memory_file_check(const vms_snapshot_def *def, int fd, const vms_domain_def *domain,
+                           bool verify, const vms_progress *progress, vmsnap_error **error);
+
+/* Load the memory file @fd (checked by vms_memory_file_check()) into the
+ * QEMU behind @qmp, started with -S -incoming defer; returns with the
+ * guest paused. Reports "loading memory". The file's checksums are checked
+ * again as it streams unless @trusted (a forced revert). */
+bool vms_memory_load(vms_qmp *qmp, int fd, bool trusted, const vms_progress *progress,
+                     vmsnap_error **error);
+
+#endif
