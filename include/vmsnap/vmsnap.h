@@ -710,6 +710,23 @@ typedef enum {
  */
 int vmsnap_snapshot_deactivate(vmsnap_snapshot *snap, unsigned int flags, vmsnap_error **error);
 
+/**
+ * vmsnap_snapshot_verify: check that @snap's data is intact, changing
+ * nothing (the domain may run): an external memory file must belong to the
+ * domain, be the file the snapshot recorded and pass its own checksums
+ * (reported as "verifying memory" progress); each disk file the snapshot
+ * holds must pass `qemu-img check` (leaked clusters are not damage), have
+ * its whole backing chain, and hold the snapshot's internal qcow2 snapshot
+ * when the data is internal. A raw disk file only has to exist.
+ *
+ * @flags: 0.
+ * Returns 0 when intact; -1 with VMSNAP_ERR_CORRUPT naming every problem
+ * found ("snapshot 's' is damaged: memory: ...; disk vda: ..."), or another
+ * error when the check itself could not run.
+ * Since: 0.3
+ */
+int vmsnap_snapshot_verify(vmsnap_snapshot *snap, unsigned int flags, vmsnap_error **error);
+
 /** Since: 0.1. Borrowed; never NULL. */
 const char *vmsnap_snapshot_get_name(const vmsnap_snapshot *snap);
 /** Since: 0.1. The domain @snap belongs to; borrowed. */

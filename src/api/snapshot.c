@@ -387,6 +387,17 @@ int vmsnap_snapshot_revert(vmsnap_snapshot *snap, unsigned int flags, vmsnap_err
                                     snap_progress(snap), error);
 }
 
+int vmsnap_snapshot_verify(vmsnap_snapshot *snap, unsigned int flags, vmsnap_error **error)
+{
+    if (!vms_api_check_arg(__func__, snap, "snap", error) ||
+        !vms_api_check_flags(__func__, flags, 0, error))
+        return -1;
+    return vms_snapshot_data_verify(snap_store(snap), snap_dom_name(snap), snap->def->name,
+                                    snap_progress(snap), error)
+               ? 0
+               : -1;
+}
+
 int vmsnap_snapshot_start(vmsnap_snapshot *snap, unsigned int flags, vmsnap_error **error)
 {
     if (!vms_api_check_arg(__func__, snap, "snap", error) ||

@@ -196,59 +196,47 @@ static bool is_bare_qemu_stream(int fd)
            memcmp(magic, "QEVM", sizeof(magic)) == 0;
 }
 
-static bool refuse_damaged(const vms_snapshot_def *def, vmsnap_error **error)
-{
-    vms_error_prefix(error,
-                     "the memory file '%s' of snapshot '%s' cannot be used: ", def->memory_file,
-                     def->name);
-    return false;
-}
-
 bool vms_memory_file_check(const vms_snapshot_def *def, int fd, const vms_domain_def *domain,
                            bool verify, const vms_progress *progress, vmsnap_error **error)
 {
     bool is_memstate = false;
     if (!vms_memstate_probe(fd, &is_memstate, error))
-        return refuse_damaged(def, error);
+        return false;
     if (!is_memstate) {
         /* A 0.2 file: QEMU's bare stream, no checksum to check. */
         if (!def->checksum_value && is_bare_qemu_stream(fd))
             return true;
         vms_error_set(error, VMSNAP_ERR_CORRUPT,
-                      "the memory file '%s' of snapshot '%s' is not a saved VM state (it "
-                      "starts neither with vmsnap's header nor with QEMU's 'QEVM'); the guest "
-                      "cannot resume from it",
-                      def->memory_file, def->name);
+                      "it is not a saved VM state (it starts neither with vmsnap's header nor "
+                      "with QEMU's 'QEVM')");
         return false;
     }
     vms_memstate_info info;
     if (!vms_memstate_read_trailer(fd, &info, NULL, error))
-        return refuse_damaged(def, error);
+        return false;
     char uuid[VMS_MEMSTATE_UUID_STRLEN + 1];
     if (domain) {
         vms_uuid_format(domain->uuid, uuid);
         if (strcmp(info.domain_uuid, uuid) != 0) {
             vms_error_set(error, VMSNAP_ERR_CORRUPT,
-                          "the memory file '%s' of snapshot '%s' belongs to another domain "
-                          "(uuid %s, not %s); the guest cannot resume from it",
-                          def->memory_file, def->name, info.domain_uuid, uuid);
+                          "it belongs to another domain (uuid %s, not %s)", info.domain_uuid, uuid);
             return false;
         }
     }
     if (def->checksum_value) {
         char hex[33];
         if (!vms_memstate_file_checksum(fd, hex, error))
-            return refuse_damaged(def, error);
+            return false;
         if (strcmp(hex, def->checksum_value) != 0) {
             vms_error_set(error, VMSNAP_ERR_CORRUPT,
-                          "the memory file '%s' is not the one snapshot '%s' saved (its "
-                          "checksum is %s, the snapshot recorded %s)",
-                          def->memory_file, def->name, hex, def->checksum_value);
+                          "it is not the file the snapshot saved (its checksum is %s, the "
+                          "snapshot recorded %s)",
+                          hex, def->checksum_value);
             return false;
         }
     }
     if (verify && !vms_memstate_verify(fd, progress, error))
-        return refuse_damaged(def, error);
+        return false;
     return true;
 }
 

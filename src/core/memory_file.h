@@ -64,7 +64,7 @@ bool vms_memory_save(vms_qmp *qmp, int fd, const char *path, const vms_snapshot_
  * memory-state file must belong to that domain, match the checksum the
  * snapshot recorded and, with @verify, pass its own checksum ("verifying
  * memory" progress); a 0.2 file must start like QEMU's stream. Damage is
- * VMSNAP_ERR_CORRUPT naming the file and the snapshot. */
+ * VMSNAP_ERR_CORRUPT saying what is wrong; callers name the file. */
 bool vms_memory_file_check(const vms_snapshot_def *def, int fd, const vms_domain_def *domain,
                            bool verify, const vms_progress *progress, vmsnap_error **error);
 

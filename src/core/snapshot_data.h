@@ -68,4 +68,12 @@ int vms_snapshot_data_deactivate(vms_store *store, const char *dom, const char *
                                  vms_deactivate_mode mode, bool force, const vms_progress *progress,
                                  vmsnap_error **error);
 
+/* Check snapshot @name's data without changing anything (shared lock;
+ * the domain may run): its external memory file (vms_memory_file_check()
+ * with verify, "verifying memory" progress) and each disk file it holds
+ * (qemu-img check, the backing chain, its internal snapshot). Damage is
+ * VMSNAP_ERR_CORRUPT listing every problem found. */
+bool vms_snapshot_data_verify(vms_store *store, const char *dom, const char *name,
+                              const vms_progress *progress, vmsnap_error **error);
+
 #endif

@@ -279,6 +279,9 @@ static bool check_memory_file(const vms_snapshot_def *snap, int fd, bool forced,
         return true;
     if (vms_memory_file_check(snap, fd, snap->domain, true, progress, error))
         return true;
+    vms_error_prefix(error,
+                     "the memory file '%s' of snapshot '%s' cannot be used: ", snap->memory_file,
+                     snap->name);
     vms_error_append(error, "; nothing was changed ('--force' loads it anyway)");
     return false;
 }

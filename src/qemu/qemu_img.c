@@ -349,11 +349,15 @@ enum {
     CHECK_UNSUPPORTED = 63,
 };
 
-bool vms_qemu_img_check(const char *file, vmsnap_error **error)
+bool vms_qemu_img_check(const char *file, bool shared, vmsnap_error **error)
 {
     if (!check_image(file, error))
         return false;
-    const char *argv[] = {QEMU_IMG, "check", "-f", "qcow2", file, NULL};
+    const char *argv[] = {QEMU_IMG, "check", "-f", "qcow2", file, NULL, NULL};
+    if (shared) {
+        argv[4] = "-U";
+        argv[5] = file;
+    }
     vms_subprocess_options options = VMS_SUBPROCESS_OPTIONS_INIT;
     options.private_umask = true;
     vms_subprocess_result res;

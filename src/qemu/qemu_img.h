@@ -64,7 +64,9 @@ bool vms_qemu_img_rebase(const char *file, const char *backing, const char *back
 
 /* check FILE: true when clean (leaked clusters only waste space and count as
  * clean); a corrupt image, or one qemu-img cannot open as qcow2, is
- * VMSNAP_ERR_CORRUPT with qemu-img's report. */
-bool vms_qemu_img_check(const char *file, vmsnap_error **error);
+ * VMSNAP_ERR_CORRUPT with qemu-img's report. @shared (-U): also an image a
+ * running QEMU has open (QEMU orders its metadata writes so that what is on
+ * disk has leaks at worst, never corruption). */
+bool vms_qemu_img_check(const char *file, bool shared, vmsnap_error **error);
 
 #endif

@@ -156,7 +156,7 @@ static void test_missing_and_relative(void)
                     "image path '../x.qcow2' is not absolute; give the full path");
     vms_test_assert_error(err, VMSNAP_ERR_INVALID_ARG);
 
-    g_assert_false(vms_qemu_img_check(missing, &err));
+    g_assert_false(vms_qemu_img_check(missing, false, &err));
     g_assert_cmpstr(vmsnap_error_get_message(err), ==, want);
     vms_test_assert_error(err, VMSNAP_ERR_IO);
 
@@ -293,13 +293,13 @@ static void test_check(void)
     g_autofree char *good = new_image(dir, "good.qcow2", NULL);
     write_pattern(good, 0x55);
     vmsnap_error *err = NULL;
-    g_assert_true(vms_qemu_img_check(good, &err));
+    g_assert_true(vms_qemu_img_check(good, false, &err));
     vms_test_assert_no_error(err);
 
     /* Header magic overwritten. */
     g_autofree char *bad_magic = new_image(dir, "magic.qcow2", NULL);
     overwrite(bad_magic, 0, "XXXX", 4);
-    g_assert_false(vms_qemu_img_check(bad_magic, &err));
+    g_assert_false(vms_qemu_img_check(bad_magic, false, &err));
     g_autofree char *want = g_strdup_printf(
         "image '%s' is corrupt: qemu-img: Could not open '%s': Image is not in qcow2 format",
         bad_magic, bad_magic);
@@ -309,7 +309,7 @@ static void test_check(void)
     /* Truncated inside the header. */
     g_autofree char *cut = new_image(dir, "cut.qcow2", NULL);
     g_assert_cmpint(truncate(cut, 100), ==, 0);
-    g_assert_false(vms_qemu_img_check(cut, &err));
+    g_assert_false(vms_qemu_img_check(cut, false, &err));
     g_autofree char *want_cut = g_strdup_printf(
         "image '%s' is corrupt: qemu-img: Could not open '%s': qcow2 header too short", cut, cut);
     g_assert_cmpstr(vmsnap_error_get_message(err), ==, want_cut);
@@ -326,7 +326,7 @@ static void test_check(void)
     guint64 l1_offset = GUINT64_FROM_BE(*(const guint64 *)(header + 40));
     guint64 entry = GUINT64_TO_BE(((guint64)1 << 63) | (guint64)0x100000);
     overwrite(l1, (off_t)l1_offset, (const char *)&entry, sizeof(entry));
-    g_assert_false(vms_qemu_img_check(l1, &err));
+    g_assert_false(vms_qemu_img_check(l1, false, &err));
     const char *msg = vmsnap_error_get_message(err);
     g_autofree char *prefix = g_strdup_printf("image '%s' is corrupt: ", l1);
     g_assert_true(g_str_has_prefix(msg, prefix));

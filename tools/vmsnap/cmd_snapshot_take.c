@@ -155,9 +155,10 @@ static char *build_xml(cli_ctx *ctx, const cli_args *args, int *rc)
         return NULL;
     const char *compress = cli_args_get(args, "compress");
     if (compress) {
-        /* The RFC's <compression> element; the library checks the name. */
+        /* The RFC's <compression> element (where "raw" means none); the
+         * library checks the name. */
         g_string_append(xml, "  <compression>");
-        append_escaped(xml, compress);
+        append_escaped(xml, g_strcmp0(compress, "none") == 0 ? "raw" : compress);
         g_string_append(xml, "</compression>\n");
     }
     const char *const *disks = cli_args_get_list(args, "diskspec");

@@ -92,8 +92,8 @@ static const cli_opt opts_snapshot_create[] = {
     {"reuse-external", CLI_OPT_BOOL, false, NULL, "use existing external files"},
     {"atomic", CLI_OPT_BOOL, false, NULL, "all disks or none (always true)"},
     {"live", CLI_OPT_BOOL, false, NULL,
-     "accepted; the guest still pauses while memory is saved (a milliseconds pause comes "
-     "later)"},
+     "pause the guest only for milliseconds: its memory is saved in the background (the "
+     "default for external memory of a running guest)"},
     OPT_END,
 };
 
@@ -107,12 +107,11 @@ static const cli_opt opts_snapshot_create_as[] = {
     {"memspec", CLI_OPT_STRING, false, "SPEC", "[file=]PATH[,snapshot=internal|external|no]"},
     {"print-xml", CLI_OPT_BOOL, false, NULL, "print the <domainsnapshot> XML, take nothing"},
     {"compress", CLI_OPT_STRING, false, "ALG",
-     "the memory file's compression (<compression>): raw; gzip and zstd are refused until "
-     "the memory-state format lands"},
+     "the memory file's compression (<compression>): none (or raw), zstd or gzip"},
     {"atomic", CLI_OPT_BOOL, false, NULL, "all disks or none (always true)"},
     {"live", CLI_OPT_BOOL, false, NULL,
-     "accepted; the guest still pauses while memory is saved (a milliseconds pause comes "
-     "later)"},
+     "pause the guest only for milliseconds: its memory is saved in the background (the "
+     "default for external memory of a running guest)"},
     {"halt", CLI_OPT_BOOL, false, NULL, "stop the domain once the snapshot is taken"},
     {"no-metadata", CLI_OPT_BOOL, false, NULL, "take the snapshot but keep no metadata"},
     {"reuse-external", CLI_OPT_BOOL, false, NULL, "use existing external files"},
@@ -126,7 +125,8 @@ static const cli_opt opts_snapshot_revert[] = {
     {"paused", CLI_OPT_BOOL, false, NULL, "leave the domain paused after reverting"},
     {"keep-as", CLI_OPT_STRING, false, "NAME",
      "first take a snapshot NAME of the state being left, so nothing is discarded"},
-    {"force", CLI_OPT_BOOL, false, NULL, "accepted as in virsh; no revert needs it yet"},
+    {"force", CLI_OPT_BOOL, false, NULL,
+     "load a full snapshot's memory file even if its checksums fail"},
     OPT_END,
 };
 
@@ -228,6 +228,12 @@ static const cli_opt opts_snapshot_deactivate[] = {
     OPT_END,
 };
 
+static const cli_opt opts_snapshot_verify[] = {
+    OPT_DOMAIN,
+    {"snapshotname", CLI_OPT_ARG, false, "SNAP", "the snapshot to check (default: every one)"},
+    OPT_END,
+};
+
 static const cli_opt opts_help[] = {
     {"command", CLI_OPT_ARG, false, "COMMAND", "the command to describe"},
     OPT_END,
@@ -293,7 +299,9 @@ static const cli_command commands[] = {
      "overlay takes further writes) unless --diskspec says otherwise; the snapshot becomes "
      "current. A running or paused domain's snapshot holds its memory too unless --disk-only "
      "(external memory in a file, internal memory with internal disks); all disks change at "
-     "one instant.",
+     "one instant. External memory of a running guest is saved in the background: the guest "
+     "pauses for milliseconds and the file holds its memory as it was at that pause "
+     "(--compress zstd makes the file about half the size).",
      opts_snapshot_create_as},
     {"snapshot-revert", cmd_snapshot_revert,
      "DOM {SNAP | --current} [--running | --paused] [--keep-as NAME] [--force]",
@@ -364,6 +372,13 @@ static const cli_command commands[] = {
      "refuses, naming what would be lost besides the snapshot (descendants, the current "
      "state, a snapshot's memory state), unless --force is given.",
      opts_snapshot_deactivate},
+    {"snapshot-verify", cmd_snapshot_verify, "DOM [SNAP]", "check snapshots' data for damage",
+     "Check every snapshot of DOM (or only SNAP), changing nothing, while the domain runs or "
+     "not: an external memory file must belong to the domain, be the file the snapshot saved "
+     "and pass its checksums; each disk file must pass qemu-img check (leaked clusters are "
+     "not damage), have its backing chain, and hold the snapshot's internal qcow2 snapshot. "
+     "Prints one line per snapshot, 'ok' or 'DAMAGED: what', and exits 1 if any is damaged.",
+     opts_snapshot_verify},
 };
 
 const cli_command *cli_find_command(const char *name)
