@@ -199,7 +199,7 @@ class RunningTest(FullSnapshotTestCase):
         self.assertEqual(path, os.path.join(self.state, "domains", DOM, "memory", "s1.vmstate"))
         self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
         with open(path, "rb") as f:
-            self.assertEqual(f.read(4), b"QEVM")  # QEMU's migration stream, for now
+            self.assertEqual(f.read(8), b"VMSNAPMS")  # docs/formats/memstate.md
         self.assertEqual([d.get("snapshot") for d in xml.iterfind("disks/disk")],
                          ["external", "external"])
         self.assertFalse(in_place, "an external revert restarts QEMU")
@@ -368,13 +368,15 @@ class RunningTest(FullSnapshotTestCase):
         self.assertTrue(before + 1 <= resumed <= after + 1)
 
     def test_live_is_accepted(self):
-        # --live takes the same snapshot for now (the guest pauses while its
-        # memory is saved).
+        # --live asks for what a running guest's external memory gets anyway:
+        # the background save (ADR 0007), its pause recorded.
         self.define()
         self.boot()
         self.wait_counter(2)
         self.create("s1", "--live")
-        self.assertEqual(self.snapshot_xml("s1").find("memory").get("snapshot"), "external")
+        xml = self.snapshot_xml("s1")
+        self.assertEqual(xml.find("memory").get("snapshot"), "external")
+        self.assertIsNotNone(xml.find("{https://vmsnap.dev/xmlns/snapshot/1}pause"))
         self.assertEqual(self.domstate(), "running")
 
     def test_no_metadata(self):
@@ -664,21 +666,29 @@ class RefusalTest(FullSnapshotTestCase):
         with open(path, "r+b") as f:
             f.write(b"XXXX")
         self.assertEqual(self.vmsnap("snapshot-revert", DOM, "s1"),
-                         (1, "", f"error: the memory file '{path}' of snapshot 's1' is not a "
-                                 "saved VM state (it does not start with QEMU's 'QEVM'); the "
-                                 "guest cannot resume from it\n"))
+                         (1, "", f"error: the memory file '{path}' of snapshot 's1' cannot be "
+                                 "used: it is not a saved VM state (it starts neither with "
+                                 "vmsnap's header nor with QEMU's 'QEVM'); nothing was changed "
+                                 "('--force' loads it anyway)\n"))
         self.assertEqual(self.qemu_pid(), pid)
-        # A cut stream: only the QEMU started for it finds out. The domain
-        # ends shut off on the state it left (its files and definition), and
-        # QEMU's own words are in the message.
+        # A cut file: refused too, before anything changed.
         with open(path, "r+b") as f:
-            f.write(b"QEVM")
+            f.write(b"VMSN")
             f.truncate(4096)
         code, out, err = self.vmsnap("snapshot-revert", DOM, "s1")
         self.assertEqual((code, out), (1, ""))
-        self.assertRegex(err, r"(?s)^error: cannot resume domain 'guest' from its saved memory: "
-                              r"loading the VM state failed \(migration status 'failed'\); "
-                              r"QEMU's log ends with: .*load of migration failed")
+        self.assertEqual(err, f"error: the memory file '{path}' of snapshot 's1' cannot be used: "
+                              "memory file is truncated or unfinished: it has no trailer "
+                              "(\"VMSNAPTR\") at its end, so the save did not complete; delete "
+                              "this snapshot and take it again; nothing was changed ('--force' "
+                              "loads it anyway)\n")
+        self.assertEqual(self.qemu_pid(), pid)
+        # Forced, it gets as far as the QEMU started for it: the domain ends
+        # shut off on the state it left (its files and definition).
+        code, out, err = self.vmsnap("snapshot-revert", DOM, "s1", "--force")
+        self.assertEqual((code, out), (1, ""))
+        self.assertRegex(err, r"^error: cannot resume domain 'guest' from its saved memory: "
+                              r"memory file is truncated or unfinished: ")
         self.assertTrue(wait_pid_gone(pid))
         self.assertEqual(self.domstate(), "shut off")
         self.assertEqual(self.current_disks(), disks)
