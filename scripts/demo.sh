@@ -210,10 +210,14 @@ wait_for_value() {
     done
 }
 wait_for_value 3
-say "A full snapshot keeps the memory too (the default while it runs): the guest pauses for a moment."
-vmsnap snapshot-create-as live checkpoint --description "memory and disks"
+say "A full snapshot keeps the memory too (the default while it runs): the guest pauses for milliseconds while its memory is saved in the background, compressed with zstd here."
+vmsnap snapshot-create-as live checkpoint --description "memory and disks" --compress zstd
 at=$(last_counter)
 echo "(the guest had counted to $at)"
+printf '%s$ vmsnap snapshot-dumpxml live checkpoint | grep vmsnap:%s\n' "$bold" "$plain"
+"$vmsnap_bin" --dir "$state" snapshot-dumpxml live checkpoint | grep 'vmsnap:'
+say "snapshot-verify re-reads the memory file's checksum and runs qemu-img check on the disks."
+vmsnap snapshot-verify live
 wait_for_value $((at + 10))
 say "It counts on; revert: it resumes at the instant of the snapshot, no boot, memory and disks."
 printf '%s$ vmsnap serial-log live | tail -n 1%s\n' "$bold" "$plain"

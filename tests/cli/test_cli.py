@@ -457,6 +457,25 @@ class SnapshotCreateTest(CliTestCase):
                               "snapshot='no', 'internal', 'external' or 'manual'\n")
         self.assertEqual(self.names(), [])
 
+    def test_create_as_compress_alone_asks_for_a_memory_file(self):
+        # Only a memory file is compressed; "none" is the RFC's "raw".
+        self.define_demo()
+        out = self.ok("snapshot-create-as", "demo", "s", "--compress", "none", "--print-xml")
+        self.assertEqual(out, "<domainsnapshot>\n  <name>s</name>\n"
+                              "  <memory snapshot='external'/>\n"
+                              "  <compression>raw</compression>\n</domainsnapshot>\n")
+        self.assert_usage_error(
+            ["snapshot-create-as", "demo", "s", "--disk-only", "--compress", "zstd"],
+            "--compress applies to a memory file; a --disk-only snapshot has none",
+            "usage: vmsnap snapshot-create-as DOM [NAME] [--description TEXT] [--disk-only] "
+            "[--diskspec SPEC]... [--memspec SPEC] [--halt] [--live] [--reuse-external] "
+            "[--no-metadata] [--atomic] [--compress ALG] [--print-xml]\n")
+        # A shut-off domain has no memory to compress.
+        err = self.fails("snapshot-create-as", "demo", "s", "--compress", "zstd")
+        self.assertEqual(err, "error: domain 'demo' is shut off: it has no memory to save; take "
+                              "a disk-only snapshot\n")
+        self.assertEqual(self.names(), [])
+
     def test_revert_keep_as_needs_a_snapshot_to_revert_to(self):
         # The lookup comes first: a wrong SNAP takes no snapshot.
         self.define_demo()

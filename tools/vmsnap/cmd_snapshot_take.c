@@ -151,9 +151,17 @@ static char *build_xml(cli_ctx *ctx, const cli_args *args, int *rc)
         append_escaped(xml, description);
         g_string_append(xml, "</description>\n");
     }
+    const char *compress = cli_args_get(args, "compress");
+    if (compress && cli_args_has(args, "disk-only")) {
+        *rc = cli_usage_error(ctx, "--compress applies to a memory file; a --disk-only snapshot "
+                                   "has none");
+        return NULL;
+    }
     if (memspec && (*rc = append_memspec(ctx, xml, memspec)))
         return NULL;
-    const char *compress = cli_args_get(args, "compress");
+    /* Only a memory file is compressed: --compress alone asks for one. */
+    if (compress && !memspec)
+        g_string_append(xml, "  <memory snapshot='external'/>\n");
     if (compress) {
         /* The RFC's <compression> element (where "raw" means none); the
          * library checks the name. */
