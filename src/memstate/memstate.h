@@ -89,6 +89,14 @@ vms_memstate_writer *vms_memstate_writer_new(int out_fd, const vms_memstate_info
 /* Compress and write @len bytes of the stream. */
 bool vms_memstate_writer_write(vms_memstate_writer *w, const void *buf, size_t len,
                                vmsnap_error **error);
+/* Compress at the format's fastest level (gzip: stored blocks; zstd: a
+ * negative level, with worker threads only) or back at the configured one.
+ * The pump switches by itself when it falls behind the stream; readers see
+ * one stream either way. No-op for uncompressed files. */
+bool vms_memstate_writer_set_fast(vms_memstate_writer *w, bool fast, vmsnap_error **error);
+/* Stream bytes written while at the fast level. */
+uint64_t vms_memstate_writer_fast_bytes(const vms_memstate_writer *w);
+
 /* Flush, write the end frame and the trailer, fsync @out_fd (a pipe or
  * socket is not fsync'd). Until this succeeds the file has no trailer and
  * every reader refuses it. */
@@ -108,7 +116,10 @@ size_t vms_memstate_writer_memory(const vms_memstate_writer *w);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(vms_memstate_writer, vms_memstate_writer_free)
 
 /* Read @in_fd (the read end of the pipe QEMU migrates into) to EOF through
- * @w, reporting "saving memory" progress against @total (0: unknown). Does
+ * @w, reporting "saving memory" progress against @total (0: unknown). A
+ * pipe is grown to 1 MiB; when it is half full or more after a read (QEMU
+ * waits for this process), the writer compresses at its fast level until
+ * the pipe runs nearly empty, so compression never slows the save down. Does
  * not finish: EOF also comes when QEMU dies or the migration fails, so the
  * caller finishes only once QEMU reported the migration completed, and
  * otherwise frees the writer and unlinks the file. */

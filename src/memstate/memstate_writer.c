@@ -10,8 +10,10 @@
 #include "memstate/memstate_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +28,12 @@
 #define ZSTD_JOB_SIZE      (2 * 1024 * 1024)
 #define SAVE_READ_SIZE     (1024 * 1024)
 #define PROGRESS_STEP      (16u * 1024 * 1024)
+/* The fast levels used while the writer falls behind QEMU: gzip stores
+ * (level 0), zstd runs one of its negative ("fast") levels. */
+#define GZIP_FAST_LEVEL 0
+#define ZSTD_FAST_LEVEL (-7)
+/* The pipe from QEMU is grown to this, so how full it is says who waits. */
+#define PIPE_SIZE (1024 * 1024)
 
 struct vms_memstate_writer {
     int fd;
@@ -35,6 +43,9 @@ struct vms_memstate_writer {
     size_t peak;
     z_stream zs;
     bool zs_ready;
+    int level;           /* the configured level (resolved default) */
+    bool fast;           /* compressing at the fast level now */
+    uint64_t fast_bytes; /* stream bytes compressed at the fast level */
     ZSTD_CCtx *zc;
     XXH3_state_t *payload_hash;
     XXH3_state_t *stream_hash;
@@ -123,7 +134,8 @@ static bool setup_zstd(vms_memstate_writer *w, int level, vmsnap_error **error)
         vms_error_set(error, VMSNAP_ERR_INTERNAL, "out of memory creating a zstd compressor");
         return false;
     }
-    ZSTD_CCtx_setParameter(w->zc, ZSTD_c_compressionLevel, level ? level : ZSTD_DEFAULT_LEVEL);
+    w->level = level ? level : ZSTD_DEFAULT_LEVEL;
+    ZSTD_CCtx_setParameter(w->zc, ZSTD_c_compressionLevel, w->level);
     ZSTD_CCtx_setParameter(w->zc, ZSTD_c_checksumFlag, 0);
     int workers = (int)MIN(g_get_num_processors(), ZSTD_MAX_WORKERS);
     /* A libzstd without threads refuses this; it then compresses inline. */
@@ -137,8 +149,8 @@ static bool setup_zstd(vms_memstate_writer *w, int level, vmsnap_error **error)
 static bool setup_gzip(vms_memstate_writer *w, int level, vmsnap_error **error)
 {
     /* windowBits 15 + 16: a gzip wrapper, so `zcat` could read the payload. */
-    if (deflateInit2(&w->zs, level ? level : GZIP_DEFAULT_LEVEL, Z_DEFLATED, 15 + 16, 8,
-                     Z_DEFAULT_STRATEGY) != Z_OK) {
+    w->level = level ? level : GZIP_DEFAULT_LEVEL;
+    if (deflateInit2(&w->zs, w->level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
         vms_error_set(error, VMSNAP_ERR_INTERNAL, "cannot set up gzip compression (level %d)",
                       level);
         return false;
@@ -284,6 +296,8 @@ bool vms_memstate_writer_write(vms_memstate_writer *w, const void *buf, size_t l
         return true;
     XXH3_128bits_update(w->stream_hash, buf, len);
     w->bytes_in += len;
+    if (w->fast)
+        w->fast_bytes += len;
     switch (w->compression) {
     case VMS_MEMSTATE_COMPRESS_NONE:
         return write_none(w, buf, len, error);
@@ -293,6 +307,52 @@ bool vms_memstate_writer_write(vms_memstate_writer *w, const void *buf, size_t l
         return run_zstd(w, buf, len, ZSTD_e_continue, error);
     }
     return false;
+}
+
+/* deflateParams() first compresses what deflate holds with the old level
+ * (a Z_BLOCK flush), which needs room in the frame buffer. */
+static bool gzip_set_level(vms_memstate_writer *w, int level, vmsnap_error **error)
+{
+    for (;;) {
+        w->zs.next_in = NULL;
+        w->zs.avail_in = 0;
+        w->zs.next_out = w->frame + 4 + w->fill;
+        w->zs.avail_out = (uInt)(VMS_MEMSTATE_FRAME_MAX - w->fill);
+        size_t before = w->zs.avail_out;
+        int ret = deflateParams(&w->zs, level, Z_DEFAULT_STRATEGY);
+        w->fill += before - w->zs.avail_out;
+        note_fill(w);
+        if (ret == Z_OK)
+            return true;
+        if (ret != Z_BUF_ERROR || w->fill == 0) {
+            vms_error_set(error, VMSNAP_ERR_INTERNAL, "cannot change the gzip level to %d", level);
+            return false;
+        }
+        if (!emit_frame(w, error)) /* out of room: send the frame and go on */
+            return false;
+    }
+}
+
+bool vms_memstate_writer_set_fast(vms_memstate_writer *w, bool fast, vmsnap_error **error)
+{
+    if (fast == w->fast || w->finished || w->compression == VMS_MEMSTATE_COMPRESS_NONE)
+        return true;
+    if (w->compression == VMS_MEMSTATE_COMPRESS_GZIP &&
+        !gzip_set_level(w, fast ? GZIP_FAST_LEVEL : w->level, error))
+        return false;
+    /* zstd takes a new level mid-stream only with worker threads (from its
+     * next job on); inline, it keeps its level. */
+    if (w->compression == VMS_MEMSTATE_COMPRESS_ZSTD &&
+        ZSTD_isError(ZSTD_CCtx_setParameter(w->zc, ZSTD_c_compressionLevel,
+                                            fast ? ZSTD_FAST_LEVEL : w->level)))
+        return true;
+    w->fast = fast;
+    return true;
+}
+
+uint64_t vms_memstate_writer_fast_bytes(const vms_memstate_writer *w)
+{
+    return w->fast_bytes;
 }
 
 static bool fsync_if_file(int fd, vmsnap_error **error)
@@ -389,10 +449,38 @@ size_t vms_memstate_writer_memory(const vms_memstate_writer *w)
     return total;
 }
 
+/* The capacity of the pipe @fd, grown to PIPE_SIZE if it can be; 0 if @fd
+ * is not a pipe. */
+static int pipe_capacity(int fd)
+{
+    int size = fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE);
+    if (size < 0)
+        size = fcntl(fd, F_GETPIPE_SZ);
+    return MAX(size, 0);
+}
+
+/* Compressing must never make the save slower than storing would: when
+ * the pipe from QEMU is half full or more after a read, QEMU is waiting for
+ * this process, so the next data goes at the fast level until the pipe
+ * runs nearly empty again. */
+static bool adapt_level(vms_memstate_writer *w, int in_fd, int capacity, vmsnap_error **error)
+{
+    int waiting = 0;
+    if (capacity == 0 || w->compression == VMS_MEMSTATE_COMPRESS_NONE ||
+        ioctl(in_fd, FIONREAD, &waiting) < 0)
+        return true;
+    if (!w->fast && waiting >= capacity / 2)
+        return vms_memstate_writer_set_fast(w, true, error);
+    if (w->fast && waiting <= capacity / 8)
+        return vms_memstate_writer_set_fast(w, false, error);
+    return true;
+}
+
 bool vms_memstate_writer_pump(vms_memstate_writer *w, int in_fd, const vms_progress *progress,
                               uint64_t total, vmsnap_error **error)
 {
     g_autofree uint8_t *buf = g_malloc(SAVE_READ_SIZE);
+    int capacity = pipe_capacity(in_fd);
     uint64_t reported = w->bytes_in;
     vms_progress_report(progress, "saving memory", w->bytes_in, MAX(total, w->bytes_in));
     for (;;) {
@@ -405,7 +493,8 @@ bool vms_memstate_writer_pump(vms_memstate_writer *w, int in_fd, const vms_progr
         }
         if (n == 0)
             break;
-        if (!vms_memstate_writer_write(w, buf, (size_t)n, error))
+        if (!vms_memstate_writer_write(w, buf, (size_t)n, error) ||
+            !adapt_level(w, in_fd, capacity, error))
             return false;
         if (w->bytes_in - reported >= PROGRESS_STEP) {
             reported = w->bytes_in;

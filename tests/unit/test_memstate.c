@@ -151,6 +151,48 @@ static void test_round_trip(gconstpointer p)
 
 /* A compressed file of memory-like data is smaller; random data grows a
  * little at most (one frame length per MiB, plus the compressor's own). */
+/* Switching to the fast level and back mid-stream (what the pump does when
+ * it falls behind QEMU) still gives one stream that restores byte for byte,
+ * and what went at the fast level is counted. */
+static void test_fast_level_switches(gconstpointer p)
+{
+    vms_memstate_compression c = (vms_memstate_compression)GPOINTER_TO_INT(p);
+    const size_t len = 6 * FRAME + 12345, piece = FRAME / 2 + 3;
+    g_autofree uint8_t *data = make_data(len, FALSE, 99);
+    int fd = new_memfile();
+    vms_memstate_info info = make_info(c, "snap1", len);
+    vmsnap_error *err = NULL;
+    g_autoptr(vms_memstate_writer) w = vms_memstate_writer_new(fd, &info, &err);
+    vms_test_assert_no_error(err);
+    uint64_t expect_fast = 0;
+    bool fast = false;
+    for (size_t off = 0, i = 0; off < len; off += piece, i++) {
+        if (i % 3 == 1) { /* every third piece flips the level */
+            fast = !fast;
+            g_assert_true(vms_memstate_writer_set_fast(w, fast, &err));
+            vms_test_assert_no_error(err);
+        }
+        size_t n = MIN(piece, len - off);
+        if (fast)
+            expect_fast += n;
+        g_assert_true(vms_memstate_writer_write(w, data + off, n, &err));
+        vms_test_assert_no_error(err);
+    }
+    g_assert_true(vms_memstate_writer_finish(w, &err));
+    vms_test_assert_no_error(err);
+    /* Uncompressed files have no levels; zstd without worker threads keeps
+     * its level (libzstd here has them). */
+    g_assert_cmpuint(vms_memstate_writer_fast_bytes(w), ==,
+                     c == VMS_MEMSTATE_COMPRESS_NONE ? 0 : expect_fast);
+    g_assert_true(vms_memstate_verify(fd, NULL, &err));
+    vms_test_assert_no_error(err);
+    size_t out_len = 0;
+    g_autofree uint8_t *out = restore_file(fd, NULL, &out_len, &err);
+    vms_test_assert_no_error(err);
+    g_assert_cmpmem(out, out_len, data, len);
+    close(fd);
+}
+
 static void test_sizes(void)
 {
     size_t len = 8 * FRAME;
@@ -793,6 +835,7 @@ int main(int argc, char **argv)
     add_per_compression("/memstate/bounded-memory", test_bounded_memory);
     add_per_compression("/memstate/flipped-payload-byte", test_flipped_payload);
     add_per_compression("/memstate/unfinished", test_unfinished);
+    add_per_compression("/memstate/fast-level-switches", test_fast_level_switches);
     g_test_add_func("/memstate/disk-full", test_disk_full);
     g_test_add_func("/memstate/reader-gone", test_reader_gone);
     g_test_add_func("/memstate/resealed-payload", test_resealed_payload);
