@@ -10,8 +10,8 @@ Usage: test_snapshots_memory.py VMSNAP_BINARY GUEST_DIR [TEST_NAME_PATTERN...]
   counter it prints next is one past what each disk held, or the value a
   disk was being given: docs/guest.md).
 - Each compression (none, zstd, gzip) round-trips: the file is a vmsnap
-  memory-state file, 0600, smaller when compressed, and a revert resumes
-  the guest where it was.
+  memory-state file, 0600, with that compression in its header, and a
+  revert resumes the guest where it was.
 - A flipped byte is caught by snapshot-verify and by snapshot-revert, which
   change nothing; --force loads the file anyway.
 - A QEMU killed while its memory is saved leaves no snapshot and no stray
@@ -113,7 +113,10 @@ class MemorySnapshotTestCase(FullSnapshotTestCase):
             st = os.stat(path)
             self.assertEqual(stat.S_IMODE(st.st_mode), 0o600)
             with open(path, "rb") as f:
-                self.assertEqual(f.read(len(MAGIC)), MAGIC)
+                header = f.read(64)
+            self.assertEqual(header[:len(MAGIC)], MAGIC)
+            # The header's compression byte (docs/formats/memstate.md).
+            self.assertEqual(header[32], {"none": 0, "gzip": 1, "zstd": 2}[alg])
             sizes[alg] = st.st_size
             xml = self.snapshot_xml(alg)
             self.assertEqual(xml.findtext("compression"), "raw" if alg == "none" else alg)
@@ -126,8 +129,10 @@ class MemorySnapshotTestCase(FullSnapshotTestCase):
             self.wait_counter(last + 3)
         tap.comment("memory file sizes: " +
                     ", ".join(f"{a} {s / 2**20:.1f} MiB" for a, s in sizes.items()))
-        self.assertLess(sizes["zstd"], sizes["none"] / 2)
-        self.assertLess(sizes["gzip"], sizes["none"] / 2)
+        # How much smaller depends on the CPU left over: compression goes to
+        # its fast level while QEMU would wait for it (ADR 0007); zstd's
+        # fast level still compresses.
+        self.assertLess(sizes["zstd"], sizes["none"])
         self.assertEqual(self.ok("snapshot-verify", DOM),
                          "none: ok\nzstd: ok\ngzip: ok\n3 snapshots verified, all intact\n")
 
