@@ -567,6 +567,69 @@ static void test_state_round_trip(void)
     g_free(loaded.what);
 }
 
+/* Copy everything readable from @in_fd to @out_fd until EOF. */
+static void copy_to_eof(int in_fd, int out_fd)
+{
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(in_fd, buf, sizeof(buf))) > 0)
+        g_assert_cmpint(write(out_fd, buf, (size_t)n), ==, n);
+    g_assert_cmpint(n, ==, 0);
+}
+
+/* A background save through a pipe: QEMU runs the guest again by itself
+ * right after it starts (RESUME), the pipe ends when QEMU is done, the
+ * stream holds the memory as it was when the guest was stopped, and QEMU
+ * reports its downtime. */
+static void test_background_save_through_pipe(void)
+{
+    g_autoptr(vm) a = vm_new(256);
+    a->config.paused = false;
+    vm_start(a);
+    wait_firmware_wrote_ram(a);
+    g_autofree char *stopped = vm_command(a, "stop", NULL);
+    g_autofree char *before = vm_low_memory(a, "before.mem");
+    int ends[2];
+    g_assert_cmpint(pipe2(ends, O_CLOEXEC), ==, 0);
+    vmsnap_error *err = NULL;
+    g_assert_true(vms_qemu_migration_start(a->qmp, ends[1], VMS_MIGRATION_SAVE_LIVE, &err));
+    vms_test_assert_no_error(err);
+    close(ends[1]);
+    g_autofree char *state = image_path(a->dir, "state.vmstate");
+    int fd = open(state, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    g_assert_cmpint(fd, >=, 0);
+    copy_to_eof(ends[0], fd);
+    close(ends[0]);
+    close(fd);
+    vms_migration_stats stats;
+    g_assert_true(
+        vms_qemu_migration_wait(a->qmp, VMS_MIGRATION_SAVE_LIVE, -1, JOB_MS, NULL, &stats, &err));
+    vms_test_assert_no_error(err);
+    g_assert_cmpint(stats.downtime_ms, >=, 0);
+    g_assert_cmpint(stats.total_ms, >=, stats.downtime_ms);
+    g_assert_cmpuint(stats.ram_total, >=, 256u << 20);
+    g_test_message("background save of a 256 MiB guest: QEMU's total %" G_GINT64_FORMAT
+                   " ms, downtime %" G_GINT64_FORMAT " ms",
+                   stats.total_ms, stats.downtime_ms);
+    g_autoptr(vms_qmp_event) resumed = vms_qmp_wait_event(a->qmp, "RESUME", JOB_MS, &err);
+    vms_test_assert_no_error(err);
+    g_autofree char *status = vm_status(a);
+    g_assert_cmpstr(status, ==, "running");
+    vm_quit(a);
+
+    g_autoptr(vm) b = vm_new(256);
+    b->config.incoming = true;
+    vm_start(b);
+    fd = open(state, O_RDONLY | O_CLOEXEC);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_true(vms_qemu_load_state_from_fd(b->qmp, fd, JOB_MS, NULL, &err));
+    vms_test_assert_no_error(err);
+    close(fd);
+    g_autofree char *after = vm_low_memory(b, "after.mem");
+    g_assert_cmpmem(before, 1048576, after, 1048576);
+    vm_quit(b);
+}
+
 /* A stream cut short fails the load with QEMU's reason. */
 static void test_load_truncated_state(void)
 {
@@ -645,6 +708,8 @@ int main(int argc, char **argv)
     g_test_add_func("/qemu-snapshot/save-state-to-fd", test_save_state_to_fd);
     g_test_add_func("/qemu-snapshot/state-round-trip", test_state_round_trip);
     g_test_add_func("/qemu-snapshot/load-truncated-state", test_load_truncated_state);
+    g_test_add_func("/qemu-snapshot/background-save-through-pipe",
+                    test_background_save_through_pipe);
     g_test_add_func("/qemu-snapshot/running-guest", test_running_guest);
     return g_test_run();
 }
