@@ -51,7 +51,7 @@ class ProgressBarTest(GuestTestCase):
         proc.stdout.close()
         return proc.wait(guestlib.COMMAND_TIMEOUT), out, shown.decode()
 
-    def test_bar_on_a_terminal_for_save_and_load(self):
+    def test_bar_on_a_terminal_for_save_load_and_verify(self):
         self.define()
         self.boot()
         code, out, shown = self.on_terminal("snapshot-create-as", DOM, "full")
@@ -62,10 +62,16 @@ class ProgressBarTest(GuestTestCase):
         for line in re.split(r"[\r\n]+", shown):
             self.assertRegex(line, r"^(saving memory  .*)?$")
 
+        # The revert checks the file first, then loads it: two bars.
         code, out, shown = self.on_terminal("snapshot-revert", DOM, "full")
         self.assertEqual(code, 0, shown)
         self.assertTrue(out.startswith(f"Domain '{DOM}' reverted to snapshot 'full'\n"), out)
+        self.assertRegex(shown, FINISHED_BAR.format(what="verifying memory"))
         self.assertRegex(shown, FINISHED_BAR.format(what="loading memory"))
+
+        code, out, shown = self.on_terminal("snapshot-verify", DOM)
+        self.assertEqual((code, out), (0, "full: ok\n1 snapshot verified, all intact\n"), shown)
+        self.assertRegex(shown, FINISHED_BAR.format(what="verifying memory"))
 
     def test_no_bar_on_a_pipe(self):
         self.define()
