@@ -61,6 +61,14 @@ int vms_memory_file_create(const char *path, vmsnap_error **error)
     return fd;
 }
 
+/* QEMU's own migration stream, as 0.2 saved it. */
+static bool is_bare_stream(int fd)
+{
+    char magic[4];
+    return pread(fd, magic, sizeof(magic), 0) == (ssize_t)sizeof(magic) &&
+           memcmp(magic, "QEVM", sizeof(magic)) == 0;
+}
+
 int vms_memory_file_open(const vms_snapshot_def *def, vmsnap_error **error)
 {
     if (!def->memory_file) {
@@ -87,9 +95,26 @@ int vms_memory_file_open(const vms_snapshot_def *def, vmsnap_error **error)
     return fd;
 }
 
+/* Only a saved VM state is ever removed as one: metadata naming some other
+ * file (a redefined snapshot from another machine, an edited file) never
+ * costs that file. */
+static bool is_vm_state(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    struct stat st;
+    bool is_memstate = false;
+    bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+              (vms_memstate_probe(fd, &is_memstate, NULL) && (is_memstate || is_bare_stream(fd)));
+    close(fd);
+    return ok;
+}
+
 bool vms_memory_file_remove(const vms_snapshot_def *def, vmsnap_error **error)
 {
-    if (def->memory != VMS_SNAP_LOCATION_EXTERNAL || !def->memory_file)
+    if (def->memory != VMS_SNAP_LOCATION_EXTERNAL || !def->memory_file ||
+        !is_vm_state(def->memory_file))
         return true;
     if (g_unlink(def->memory_file) < 0 && errno != ENOENT) {
         vms_error_set_errno(error, VMSNAP_ERR_IO, errno,
@@ -189,13 +214,6 @@ bool vms_memory_save(vms_qmp *qmp, int fd, const char *path, const vms_snapshot_
 
 /* --- checking and loading -------------------------------------------------------- */
 
-static bool is_bare_qemu_stream(int fd)
-{
-    char magic[4];
-    return pread(fd, magic, sizeof(magic), 0) == (ssize_t)sizeof(magic) &&
-           memcmp(magic, "QEVM", sizeof(magic)) == 0;
-}
-
 bool vms_memory_file_check(const vms_snapshot_def *def, int fd, const vms_domain_def *domain,
                            bool verify, const vms_progress *progress, vmsnap_error **error)
 {
@@ -204,7 +222,7 @@ bool vms_memory_file_check(const vms_snapshot_def *def, int fd, const vms_domain
         return false;
     if (!is_memstate) {
         /* A 0.2 file: QEMU's bare stream, no checksum to check. */
-        if (!def->checksum_value && is_bare_qemu_stream(fd))
+        if (!def->checksum_value && is_bare_stream(fd))
             return true;
         vms_error_set(error, VMSNAP_ERR_CORRUPT,
                       "it is not a saved VM state (it starts neither with vmsnap's header nor "

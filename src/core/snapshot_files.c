@@ -165,17 +165,49 @@ static GHashTable *vms_files_in_use(vms_domain_state *state, const vms_tree_node
     return g_steal_pointer(&used);
 }
 
+/* The directories of every file in the current disks' backing chains:
+ * where vmsnap makes and finds the domain's image files. */
+static GHashTable *image_directories(const vms_domain_state *state, vmsnap_error **error)
+{
+    g_autoptr(GHashTable) dirs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    for (size_t i = 0; i < state->def->ndisks; i++) {
+        g_autofree char *at = g_strdup(state->def->disks[i]->source);
+        for (int depth = 0; at && depth < CHAIN_MAX && vms_path_exists(at); depth++) {
+            g_hash_table_add(dirs, g_path_get_dirname(at));
+            g_autofree char *backing = NULL;
+            if (!vms_qemu_img_get_backing(at, &backing, NULL, error))
+                return NULL;
+            g_free(at);
+            at = g_steal_pointer(&backing);
+        }
+    }
+    return g_steal_pointer(&dirs);
+}
+
+/* A file that snapshot metadata names is removed only if it can be one of
+ * the domain's images: a regular file (never through a symlink) in a
+ * directory that holds the domain's current images. Metadata pointing
+ * elsewhere (a redefined snapshot from another machine, an edited file)
+ * never costs a file that is not the domain's. */
+static bool removable(GHashTable *dirs, const char *file)
+{
+    struct stat st;
+    g_autofree char *dir = g_path_get_dirname(file);
+    return g_lstat(file, &st) == 0 && S_ISREG(st.st_mode) && g_hash_table_contains(dirs, dir);
+}
+
 /* Remove each of @files nothing uses any more; *@removed (if not NULL)
  * counts them. */
 bool vms_files_remove_unused(vms_domain_state *state, GPtrArray *files, const vms_tree_node *except,
                              unsigned int *removed, vmsnap_error **error)
 {
     g_autoptr(GHashTable) used = vms_files_in_use(state, except, error);
-    if (!used)
+    g_autoptr(GHashTable) dirs = used ? image_directories(state, error) : NULL;
+    if (!dirs)
         return false;
     for (guint i = 0; i < files->len; i++) {
         const char *file = g_ptr_array_index(files, i);
-        if (g_hash_table_contains(used, file) || !vms_path_exists(file))
+        if (g_hash_table_contains(used, file) || !vms_path_exists(file) || !removable(dirs, file))
             continue;
         if (g_unlink(file) < 0) {
             vms_error_set_errno(error, VMSNAP_ERR_IO, errno, "cannot remove '%s'", file);

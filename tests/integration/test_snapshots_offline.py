@@ -717,6 +717,52 @@ class XlConfigTest(SnapshotTestCase):
 
 class RefusalTest(SnapshotTestCase):
 
+    def test_metadata_pointing_elsewhere_never_costs_a_file(self):
+        # A redefined snapshot naming files that are not the domain's (a
+        # qcow2 image elsewhere, a text file as its memory, a symlink next
+        # to the disks): deleting it with its data removes none of them.
+        paths = self.define_disks((("vda", "qcow2"),))
+        outside = os.path.join(self.tmp, "outside")
+        os.mkdir(outside)
+        decoy_image = os.path.join(outside, "other.qcow2")
+        guestlib.qemu_img("create", "-q", "-f", "qcow2", decoy_image, "16M")
+        decoy_memory = os.path.join(outside, "notes.txt")
+        with open(decoy_memory, "w") as f:
+            f.write("not a VM state\n")
+        link = os.path.join(self.disk_dir, "link.qcow2")
+        os.symlink(decoy_image, link)
+        xml = os.path.join(self.tmp, "hostile.xml")
+        with open(xml, "w") as f:
+            f.write(f"""<domainsnapshot>
+  <name>hostile</name>
+  <state>running</state>
+  <memory snapshot='external' file='{decoy_memory}'/>
+  <disks>
+    <disk name='vda' snapshot='external'>
+      <source file='{link}'/>
+    </disk>
+  </disks>
+  <domain type='qemu'>
+    <name>{DOM}</name>
+    <memory unit='MiB'>256</memory>
+    <os><type arch='x86_64'>hvm</type></os>
+    <devices>
+      <disk type='file' device='disk'>
+        <driver name='qemu' type='qcow2'/>
+        <source file='{decoy_image}'/>
+        <target dev='vda' bus='virtio'/>
+      </disk>
+    </devices>
+  </domain>
+</domainsnapshot>
+""")
+        self.ok("snapshot-create", DOM, xml, "--redefine")
+        code, out, err = self.vmsnap("snapshot-delete", DOM, "hostile")
+        self.assertEqual(self.snapshot_names(), [] if code == 0 else ["hostile"], (out, err))
+        for path in (decoy_image, decoy_memory, link, paths["vda"]):
+            self.assertTrue(os.path.lexists(path), f"{path} was removed ({out}{err})")
+        self.assertIsNone(check_image(decoy_image))
+
     def test_running_domain_reverted_to_disk_only(self):
         self.define_disks(QCOW2_AND_RAW)
         self.create("s1", "none", "--disk-only")

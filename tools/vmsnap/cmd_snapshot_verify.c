@@ -26,11 +26,19 @@ int cmd_snapshot_verify(cli_ctx *ctx, const cli_args *args)
     }
     int checked = 0, damaged = 0;
     for (vmsnap_snapshot **s = snaps; *s; s++) {
-        checked++;
         if (vmsnap_snapshot_verify(*s, 0, &err) == 0) {
+            checked++;
             printf("%s: ok\n", vmsnap_snapshot_get_name(*s));
             continue;
         }
+        /* Deleted by another command since the list was read: nothing to
+         * check any more (a snapshot named on the command line is not). */
+        if (!name && vmsnap_error_get_code(err) == VMSNAP_ERR_NO_SNAPSHOT) {
+            vmsnap_error_free(err);
+            err = NULL;
+            continue;
+        }
+        checked++;
         if (vmsnap_error_get_code(err) != VMSNAP_ERR_CORRUPT) {
             vmsnap_snapshot_list_free(snaps);
             return cli_fail(err);
