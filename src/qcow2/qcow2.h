@@ -185,6 +185,10 @@ typedef struct {
 
 bool vms_qcow2_map_stats(vms_qcow2_map *map, vms_qcow2_alloc_stats *stats, vmsnap_error **error);
 
+/* Bytes of the regular file @fd that hold data (SEEK_DATA/SEEK_HOLE; all of
+ * them where the file system cannot tell): a raw image's allocation. */
+bool vms_qcow2_raw_allocated(int fd, uint64_t size, uint64_t *bytes, vmsnap_error **error);
+
 /* --- chains and comparison ------------------------------------------------ */
 
 /* A point in time of a disk: an image (the active layer or one internal

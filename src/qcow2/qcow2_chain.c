@@ -191,6 +191,30 @@ vms_qcow2 *vms_qcow2_chain_layer_image(const vms_qcow2_chain *chain, size_t i)
     return ((const chain_layer *)g_ptr_array_index(chain->layers, i))->img;
 }
 
+bool vms_qcow2_raw_allocated(int fd, uint64_t size, uint64_t *bytes, vmsnap_error **error)
+{
+    *bytes = 0;
+    for (off_t pos = 0; (uint64_t)pos < size;) {
+        off_t data = lseek(fd, pos, SEEK_DATA);
+        if (data < 0 && errno == ENXIO)
+            return true; /* only a hole is left */
+        if (data < 0 && errno == EINVAL) {
+            *bytes = size; /* no hole support: all data */
+            return true;
+        }
+        if (data < 0) {
+            vms_error_set_errno(error, VMSNAP_ERR_IO, errno, "cannot find the data of a raw image");
+            return false;
+        }
+        off_t hole = lseek(fd, data, SEEK_HOLE);
+        if (hole < 0 || (uint64_t)hole > size)
+            hole = (off_t)size;
+        *bytes += (uint64_t)(hole - data);
+        pos = hole;
+    }
+    return true;
+}
+
 /* Resolve guest @offset (< the point's size) of @chain. */
 static bool resolve(vms_qcow2_chain *chain, uint64_t offset, resolved *r, vmsnap_error **error)
 {
