@@ -84,6 +84,65 @@ static void walk(vms_qcow2 *img, int snapshot)
     vms_qcow2_map_free(map);
 }
 
+static vms_qcow2_chain *open_chain(const char *path, const char *tag)
+{
+    vmsnap_error *err = NULL;
+    vms_qcow2_chain *chain = vms_qcow2_chain_open(path, "qcow2", tag, &err);
+    if (!chain) {
+        fuzz_check_failure("vms_qcow2_chain_open", err);
+        vmsnap_error_free(err);
+    }
+    return chain;
+}
+
+/* Diff @a and @b; NULL chains are skipped. */
+static void diff(vms_qcow2_chain *a, vms_qcow2_chain *b, bool same)
+{
+    if (!a || !b)
+        return;
+    vmsnap_error *err = NULL;
+    GArray *ranges = g_array_new(FALSE, FALSE, sizeof(vms_qcow2_range));
+    vms_qcow2_diff_stats st;
+    if (vms_qcow2_chain_diff(a, b, ranges, &st, &err)) {
+        uint64_t end = 0;
+        for (guint i = 0; i < ranges->len; i++) {
+            const vms_qcow2_range *r = &g_array_index(ranges, vms_qcow2_range, i);
+            if (r->length == 0 || r->offset % 512 || (i && r->offset <= end) ||
+                r->offset + r->length > st.size)
+                fuzz_fail("bad diff range %u: %llu +%llu", i, (unsigned long long)r->offset,
+                          (unsigned long long)r->length);
+            end = r->offset + r->length;
+        }
+        if (same && ranges->len)
+            fuzz_fail("a point differs from itself");
+    } else {
+        check_failure("vms_qcow2_chain_diff", err);
+        vmsnap_error_free(err);
+    }
+    g_array_unref(ranges);
+}
+
+static void compare_points(vms_qcow2 *img, int fd)
+{
+    const vms_qcow2_header *h = vms_qcow2_get_header(img);
+    if (h->backing_file || h->virtual_size > 16u * 1024 * 1024)
+        return;
+    g_autofree char *path = g_strdup_printf("/proc/self/fd/%d", fd);
+    vms_qcow2_chain *active = open_chain(path, NULL);
+    vms_qcow2_chain *again = open_chain(path, NULL);
+    diff(active, again, true);
+    if (vms_qcow2_n_snapshots(img) > 0) {
+        const vms_qcow2_snapshot *s = vms_qcow2_get_snapshot(img, 0);
+        if (s->disk_size <= 16u * 1024 * 1024) {
+            vms_qcow2_chain *snap = open_chain(path, s->name);
+            diff(snap, active, false);
+            vms_qcow2_chain_free(snap);
+        }
+    }
+    vms_qcow2_chain_free(active);
+    vms_qcow2_chain_free(again);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int fd = memfd_create("fuzz-qcow2", MFD_CLOEXEC);
@@ -115,6 +174,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     walk(img, -1);
     for (size_t i = 0; i < n && i < MAX_SNAPSHOTS; i++)
         walk(img, (int)i);
+    compare_points(img, fd);
     vms_qcow2_close(img);
     close(fd);
     return 0;
