@@ -178,8 +178,8 @@ typedef struct {
     uint64_t data_bytes;       /* guest bytes stored in this file (incl. compressed) */
     uint64_t zero_bytes;       /* guest bytes marked zero in this layer */
     uint64_t compressed_bytes; /* guest bytes in compressed clusters */
-    uint64_t data_clusters;    /* allocated guest clusters (standard) */
-    uint64_t zero_clusters;    /* clusters wholly marked zero */
+    uint64_t data_clusters;    /* guest clusters holding data (not compressed) */
+    uint64_t zero_clusters;    /* zero runs, in whole clusters */
     uint64_t compressed_clusters;
 } vms_qcow2_alloc_stats;
 

@@ -370,15 +370,19 @@ bool vms_qcow2_map_stats(vms_qcow2_map *map, vms_qcow2_alloc_stats *stats, vmsna
 {
     memset(stats, 0, sizeof(*stats));
     uint64_t cs = map->img->h.cluster_size;
+    uint64_t counted = UINT64_MAX; /* the last cluster counted as data (subclusters) */
     for (uint64_t off = 0; off < map->size;) {
         vms_qcow2_extent ext;
         if (!vms_qcow2_map_lookup(map, off, &ext, error))
             return false;
         switch (ext.kind) {
-        case VMS_QCOW2_DATA:
+        case VMS_QCOW2_DATA: {
+            uint64_t first = off / cs, last = (off + ext.length - 1) / cs;
             stats->data_bytes += ext.length;
-            stats->data_clusters += (ext.length + cs - 1) / cs;
+            stats->data_clusters += last - first + 1 - (first == counted);
+            counted = last;
             break;
+        }
         case VMS_QCOW2_COMPRESSED:
             stats->data_bytes += ext.length;
             stats->compressed_bytes += ext.length;
