@@ -205,6 +205,19 @@ class ImageInfoTest(ImageTestCase):
         self.assertEqual((code, err), (0, ""))
         self.assertEqual(json.loads(out)["full-backing-filename"], "base.raw")
 
+    def test_full_snapshot_saved_by_qemu(self):
+        """savevm: VM state size and VM clock as qemu-img shows them."""
+        self.create("vm.qcow2", "8M")
+        self.io("vm.qcow2", "write -P 3 0 1M")
+        subprocess.run(["qemu-system-x86_64", "-machine", "none", "-nodefaults", "-display",
+                        "none", "-monitor", "stdio", "-accel", "tcg", "-drive",
+                        f"file={self.path('vm.qcow2')},if=none,id=d0,format=qcow2"],
+                       input="savevm full\nquit\n", capture_output=True, text=True, check=True)
+        self.assert_agrees(self.path("vm.qcow2"))
+        snap = json.loads(self.ok("image-info", self.path("vm.qcow2"), "--json"))["snapshots"][0]
+        self.assertGreater(snap["vm-state-size"], 0)
+        self.assertNotIn("icount", snap)
+
     def test_raw(self):
         self.create("plain.img", "3M", fmt="raw")
         self.io("plain.img", "write -P 1 1M 64k", fmt="raw")
@@ -413,9 +426,9 @@ def tap_main():
         sys.stderr.write(__doc__)
         return 2
     VMSNAP = os.path.abspath(sys.argv[1])
-    for tool in ("qemu-img", "qemu-io"):
+    for tool in ("qemu-img", "qemu-io", "qemu-system-x86_64"):
         if not shutil.which(tool):
-            sys.stderr.write(f"{tool} is missing: install qemu-utils\n")
+            sys.stderr.write(f"{tool} is missing: install qemu-utils and qemu-system-x86\n")
             return 1
     return tap.run(tap.select(sys.modules[__name__], sys.argv[2:]))
 

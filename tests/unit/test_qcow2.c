@@ -336,6 +336,31 @@ static void test_diff_random(void)
     g_rand_free(rand);
 }
 
+/* A full internal snapshot saved by QEMU (savevm): its VM state lives past
+ * the end of the disk in the snapshot's tables; it is reported, and neither
+ * read as disk content nor compared. */
+static void test_savevm_snapshot(void)
+{
+    g_free(run("qemu-img create -q -f qcow2 -o cluster_size=4096 vm.qcow2 4M"));
+    g_free(run("qemu-io -f qcow2 -c 'write -P 3 0 1M' vm.qcow2 >/dev/null"));
+    g_free(run("printf 'savevm full\\nquit\\n' | qemu-system-x86_64 -machine none -nodefaults "
+               "-display none -monitor stdio -accel tcg "
+               "-drive file=vm.qcow2,if=none,id=d0,format=qcow2 >/dev/null"));
+    g_free(run("qemu-io -f qcow2 -c 'write -P 4 64k 4k' vm.qcow2 >/dev/null"));
+    g_autoptr(vms_qcow2) img = open_ok("vm.qcow2");
+    g_assert_cmpuint(vms_qcow2_n_snapshots(img), ==, 1);
+    const vms_qcow2_snapshot *s = vms_qcow2_get_snapshot(img, 0);
+    g_assert_cmpstr(s->name, ==, "full");
+    g_assert_cmpuint(s->vm_state_size, >, 0);
+    g_assert_cmpuint(s->disk_size, ==, 4 * 1024 * 1024);
+    g_autofree char *listed = run("qemu-img snapshot -l vm.qcow2");
+    g_autofree char *size = g_strdup_printf(" %" G_GUINT64_FORMAT " B ", s->vm_state_size);
+    if (!strstr(listed, size))
+        g_error("qemu-img lists '%s', vmsnap read a VM state of %s", listed, size);
+    assert_content("vm.qcow2", "full");
+    g_assert_cmpuint(check_diff("vm.qcow2", "full", "vm.qcow2", NULL), ==, 4096);
+}
+
 /* A copy of @src with @len bytes at @offset replaced by @bytes. */
 static void patch(const char *src, const char *dst, gsize offset, const void *bytes, gsize len)
 {
@@ -424,6 +449,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qcow2/extended-l2", test_extended_l2);
     g_test_add_func("/qcow2/backing-chain", test_backing_chain);
     g_test_add_func("/qcow2/diff-random", test_diff_random);
+    g_test_add_func("/qcow2/savevm-snapshot", test_savevm_snapshot);
     g_test_add_func("/qcow2/corrupt", test_corrupt);
     int rc = g_test_run();
     g_free(tmpdir);
