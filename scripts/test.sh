@@ -173,6 +173,7 @@ fuzz_one() {
     fuzz_xl_config) dict=(-dict=fuzz/xl_config.dict) ;;
     fuzz_qmp_message) dict=(-dict=fuzz/qmp.dict) ;;
     fuzz_memstate) dict=(-dict=fuzz/memstate.dict) ;;
+    fuzz_qcow2) dict=(-dict=fuzz/qcow2.dict) ;;
     *) dict=(-dict=fuzz/xml.dict) ;;
     esac
     mkdir -p "$work" "$artifacts"

@@ -751,6 +751,156 @@ void vmsnap_snapshot_free(vmsnap_snapshot *snap);
 /** Since: 0.1. Frees each element and the NULL-terminated array. */
 void vmsnap_snapshot_list_free(vmsnap_snapshot **snaps);
 
+/* ------------------------------------------------------------------ */
+/* Images and diffs (Since: 0.3)                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The structs below are allocated and freed by the library only: callers
+ * read their fields and never allocate, copy or embed them, so later
+ * versions may append fields at their end.
+ */
+
+/**
+ * vmsnap_image_snapshot: one internal snapshot of a qcow2 image (its
+ * snapshot table entry, as `qemu-img info` shows it).
+ * Since: 0.3
+ */
+typedef struct {
+    char *id;
+    char *name;
+    unsigned long long vm_state_size; /* bytes of saved VM state; 0: disk only */
+    unsigned long long date_sec;      /* when it was taken, seconds since the epoch */
+    unsigned int date_nsec;
+    unsigned long long vm_clock_nsec; /* guest run time when taken */
+    long long icount;                 /* instructions executed (record/replay); -1: none */
+    unsigned long long disk_size;     /* the virtual size when taken */
+} vmsnap_image_snapshot;
+
+/**
+ * vmsnap_image_info: what vmsnap_image_inspect() found in one image file.
+ * qcow2-only fields are 0, false or NULL for raw images.
+ * Since: 0.3
+ */
+typedef struct vmsnap_image_info vmsnap_image_info;
+struct vmsnap_image_info {
+    char *filename;                  /* as given (or as the backing file was found) */
+    char *format;                    /* "qcow2" or "raw" */
+    unsigned long long virtual_size; /* what the guest sees; a raw file's size */
+    unsigned long long actual_size;  /* bytes the file occupies on the host file system */
+    unsigned long long file_size;    /* the file's length */
+    unsigned int cluster_size;
+    char *compat;           /* "0.10" (qcow2 version 2) or "1.1" (version 3) */
+    char *compression_type; /* "zlib" or "zstd" */
+    unsigned int refcount_bits;
+    bool lazy_refcounts;
+    bool corrupt; /* QEMU flagged the image corrupt */
+    bool dirty;   /* refcounts may be stale (lazy refcounts, crash) */
+    bool extended_l2;
+    bool has_bitmaps;        /* a persistent dirty bitmaps extension */
+    char *backing_file;      /* as stored in the image, NULL if none */
+    char *backing_file_full; /* resolved against the image's directory */
+    char *backing_format;    /* from the image, NULL if not recorded */
+    size_t nsnapshots;
+    vmsnap_image_snapshot *snapshots; /* nsnapshots entries, table order */
+    /* Allocation of the active layer in this file (qcow2; a raw file's data
+     * regions count as allocated): */
+    unsigned long long allocated_bytes;  /* guest bytes stored here, compressed included */
+    unsigned long long zero_bytes;       /* guest bytes marked as reading zeros */
+    unsigned long long compressed_bytes; /* guest bytes in compressed clusters */
+    unsigned long long data_clusters;
+    unsigned long long zero_clusters;
+    unsigned long long compressed_clusters;
+    vmsnap_image_info *backing; /* the next layer down, with BACKING_CHAIN; else NULL */
+};
+
+/**
+ * vmsnap_image_inspect_flags: flags for vmsnap_image_inspect().
+ * Since: 0.3
+ */
+typedef enum {
+    /* Also inspect every backing file, down the chain (->backing). */
+    VMSNAP_IMAGE_INSPECT_BACKING_CHAIN = 1u << 0,
+} vmsnap_image_inspect_flags;
+
+/**
+ * vmsnap_image_inspect: read an image file's metadata natively (qcow2
+ * versions 2 and 3; any other file is taken as raw, as `qemu-img info`
+ * probes it), without QEMU and without locks (a running domain's images can
+ * be read; the result is then a best effort). Every field of a qcow2 file is
+ * bounds-checked: a malformed image is VMSNAP_ERR_CORRUPT naming the field,
+ * a feature vmsnap does not read (encryption, an external data file, an
+ * unknown incompatible feature, named) VMSNAP_ERR_UNSUPPORTED; a missing
+ * file VMSNAP_ERR_IO.
+ * Returns: the information, free with vmsnap_image_info_free().
+ * Since: 0.3
+ */
+vmsnap_image_info *vmsnap_image_inspect(const char *path, unsigned int flags, vmsnap_error **error);
+
+/** vmsnap_image_info_free: release @info and the chain under it. NULL is allowed. Since: 0.3 */
+void vmsnap_image_info_free(vmsnap_image_info *info);
+
+/**
+ * vmsnap_diff_range: guest bytes [offset, offset + length) of a disk.
+ * Since: 0.3
+ */
+typedef struct {
+    unsigned long long offset;
+    unsigned long long length;
+} vmsnap_diff_range;
+
+/**
+ * vmsnap_disk_diff: how one disk differs between two points.
+ * Since: 0.3
+ */
+typedef struct {
+    char *disk;      /* the disk's target ("vda") */
+    char *from_file; /* the image holding the first point */
+    char *from_tag;  /* its internal snapshot tag, NULL for an image's active layer */
+    char *to_file;
+    char *to_tag;
+    char *skipped;           /* NULL when compared; else why not ("not captured by 'snap'") */
+    unsigned long long size; /* bytes compared: the larger virtual size */
+    unsigned long long differing_bytes; /* total length of @ranges */
+    unsigned long long compared_bytes;  /* bytes whose data had to be read and compared */
+    size_t nranges;
+    vmsnap_diff_range *ranges; /* sorted, merged, 512-byte sector granularity */
+} vmsnap_disk_diff;
+
+/**
+ * vmsnap_snapshot_diff_result: the result of vmsnap_snapshot_diff().
+ * Since: 0.3
+ */
+typedef struct {
+    size_t ndisks;
+    vmsnap_disk_diff *disks;            /* in the domain's disk order */
+    unsigned long long differing_bytes; /* summed over the disks */
+} vmsnap_snapshot_diff_result;
+
+/**
+ * vmsnap_snapshot_diff: which guest byte ranges of each disk differ between
+ * snapshot @from and snapshot @to, or the domain's current state when @to
+ * is NULL. Internal snapshots are compared through their qcow2 L1/L2
+ * tables, external ones through the layers of their backing chains: where
+ * both points map to the same stored cluster, or both read zeros, they are
+ * equal without reading data; everywhere else the data is read and
+ * compared, so the ranges are exactly the content differences (what
+ * `qemu-img compare` finds), rounded out to 512-byte sectors. Past the end
+ * of the smaller disk, bytes read as zeros. A disk that one point did not
+ * capture is listed with ->skipped set. Images are read without locks: a
+ * running domain's current state is a best effort.
+ * @flags: 0.
+ * Returns: 0 and *@result (free with vmsnap_snapshot_diff_result_free()),
+ * or -1.
+ * Since: 0.3
+ */
+int vmsnap_snapshot_diff(vmsnap_snapshot *from, vmsnap_snapshot *to,
+                         vmsnap_snapshot_diff_result **result, unsigned int flags,
+                         vmsnap_error **error);
+
+/** vmsnap_snapshot_diff_result_free: NULL is allowed. Since: 0.3 */
+void vmsnap_snapshot_diff_result_free(vmsnap_snapshot_diff_result *result);
+
 /** Since: 0.1. The library's version, "MAJOR.MINOR.PATCH". */
 const char *vmsnap_version(void);
 

@@ -762,6 +762,20 @@ static void test_null_arguments(void)
     g_assert_cmpint(vmsnap_conn_set_progress_callback(NULL, NULL, NULL, 0, &err), ==, -1);
     assert_error(&err, VMSNAP_ERR_INVALID_ARG,
                  "vmsnap_conn_set_progress_callback: conn must not be NULL");
+    /* 0.3: images and diffs. */
+    g_assert_null(vmsnap_image_inspect(NULL, 0, &err));
+    assert_error(&err, VMSNAP_ERR_INVALID_ARG, "vmsnap_image_inspect: path must not be NULL");
+    g_assert_null(vmsnap_image_inspect("/dev/null", 2, &err));
+    assert_error(&err, VMSNAP_ERR_INVALID_ARG, "vmsnap_image_inspect: unsupported flags 0x2");
+    g_assert_null(vmsnap_image_inspect("/dev/null", 0, &err));
+    assert_error(&err, VMSNAP_ERR_UNSUPPORTED,
+                 "'/dev/null' is not a regular file; vmsnap inspects image files only");
+    vmsnap_snapshot_diff_result *diff = NULL;
+    g_assert_cmpint(vmsnap_snapshot_diff(NULL, NULL, &diff, 0, &err), ==, -1);
+    assert_error(&err, VMSNAP_ERR_INVALID_ARG, "vmsnap_snapshot_diff: from must not be NULL");
+    g_assert_null(diff);
+    vmsnap_image_info_free(NULL);
+    vmsnap_snapshot_diff_result_free(NULL);
     /* A NULL error pointer is allowed everywhere. */
     g_assert_null(vmsnap_domain_lookup_by_name(NULL, "x", NULL));
     g_assert_cmpstr(vmsnap_version(), ==, VMSNAP_TEST_VERSION);

@@ -127,6 +127,8 @@ int cmd_snapshot_edit(cli_ctx *ctx, const cli_args *args);
 int cmd_snapshot_delete(cli_ctx *ctx, const cli_args *args);
 int cmd_snapshot_deactivate(cli_ctx *ctx, const cli_args *args);
 int cmd_snapshot_verify(cli_ctx *ctx, const cli_args *args);
+int cmd_image_info(cli_ctx *ctx, const cli_args *args);
+int cmd_snapshot_diff(cli_ctx *ctx, const cli_args *args);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmsnap_error, vmsnap_error_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmsnap_domain, vmsnap_domain_free)

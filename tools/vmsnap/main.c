@@ -234,6 +234,23 @@ static const cli_opt opts_snapshot_verify[] = {
     OPT_END,
 };
 
+static const cli_opt opts_image_info[] = {
+    {"file", CLI_OPT_ARG, true, "FILE", "the image file (qcow2 or raw)"},
+    {"backing-chain", CLI_OPT_BOOL, false, NULL,
+     "also describe every backing file, down the chain"},
+    OPT_JSON,
+    OPT_END,
+};
+
+static const cli_opt opts_snapshot_diff[] = {
+    OPT_DOMAIN,
+    {"snapshotname", CLI_OPT_ARG, true, "SNAP_A", "the first point: a snapshot"},
+    {"to", CLI_OPT_ARG, false, "SNAP_B", "the second point: a snapshot (default: --current)"},
+    {"current", CLI_OPT_BOOL, false, NULL, "compare with the domain's current state"},
+    OPT_JSON,
+    OPT_END,
+};
+
 static const cli_opt opts_help[] = {
     {"command", CLI_OPT_ARG, false, "COMMAND", "the command to describe"},
     OPT_END,
@@ -379,6 +396,25 @@ static const cli_command commands[] = {
      "not damage), have its backing chain, and hold the snapshot's internal qcow2 snapshot. "
      "Prints one line per snapshot, 'ok' or 'DAMAGED: what', and exits 1 if any is damaged.",
      opts_snapshot_verify},
+    {"image-info", cmd_image_info, "FILE [--backing-chain] [--json]",
+     "describe an image file (qemu-img info, natively)",
+     "Read an image's metadata without QEMU: format, virtual and disk size, cluster size, "
+     "compat, lazy refcounts, corrupt and dirty flags, backing file and format, the internal "
+     "snapshot table (id, tag, VM state size, date, VM clock, icount), and how much of the disk "
+     "this file stores (data, zero and compressed clusters). A file that is not qcow2 is "
+     "described as raw. --backing-chain describes every backing file too; --json uses "
+     "qemu-img's key names. Reads without locks, so a running domain's images work (a best "
+     "effort while QEMU writes them).",
+     opts_image_info},
+    {"snapshot-diff", cmd_snapshot_diff, "DOM SNAP_A [SNAP_B | --current] [--json]",
+     "which disk bytes differ between two snapshots",
+     "For each disk, list the guest byte ranges whose contents differ between snapshot SNAP_A "
+     "and snapshot SNAP_B, or the current state (the default), with totals. Internal "
+     "snapshots are compared through their qcow2 tables, external ones through the layers of "
+     "their chains; data is read only where the metadata cannot tell, so the ranges are "
+     "exactly what `qemu-img compare` would find different, in 512-byte sectors. Changes "
+     "nothing; on a running domain the current state is a best effort.",
+     opts_snapshot_diff},
 };
 
 const cli_command *cli_find_command(const char *name)
