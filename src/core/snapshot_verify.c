@@ -1,7 +1,10 @@
-/* snapshot_verify.c: is a snapshot's data still there and intact? Reads
- * only: memory files (their checksums, ADR 0007) and each disk file the
- * snapshot holds (qemu-img check, its internal snapshot, its backing
- * chain). The domain may run: files in use are read shared. */
+/* snapshot_verify.c: is a snapshot's data still there and intact, and does
+ * the metadata match the images? Reads only: memory files (their checksums,
+ * ADR 0007) and each disk file the snapshot holds — qemu-img check, and
+ * vmsnap's own qcow2 reader for the rest: the whole backing chain opens,
+ * the internal snapshot is in the file, the snapshot's overlay (while it
+ * exists) is backed by the snapshot's file. The domain may run: nothing is
+ * locked or written. */
 #include "core/snapshot_data.h"
 
 #include <unistd.h>
@@ -9,6 +12,7 @@
 #include "core/domain_state.h"
 #include "core/memory_file.h"
 #include "core/snapshot_files.h"
+#include "qcow2/qcow2.h"
 #include "qemu/qemu_img.h"
 #include "util/error.h"
 
@@ -37,14 +41,40 @@ static void verify_memory(const vms_snapshot_def *snap, const vms_progress *prog
     close(fd);
 }
 
-static bool holds_tag(const char *file, const char *tag, vmsnap_error **error)
+/* The chain under @file opens (every backing file there and sound) and,
+ * for internal data, @file holds the snapshot's tag. */
+static bool check_chain_and_tag(const char *file, const char *tag, vmsnap_error **error)
 {
-    g_auto(GStrv) tags = vms_qemu_img_snapshot_list(file, error);
-    if (!tags)
+    g_autoptr(vms_qcow2_chain) chain = vms_qcow2_chain_open(file, "qcow2", NULL, error);
+    if (!chain)
         return false;
-    if (g_strv_contains((const char *const *)tags, tag))
+    if (tag && vms_qcow2_find_snapshot(vms_qcow2_chain_layer_image(chain, 0), tag) < 0) {
+        vms_error_set(error, VMSNAP_ERR_CORRUPT, "'%s' holds no internal snapshot '%s'", file, tag);
+        return false;
+    }
+    return true;
+}
+
+/* The overlay an external snapshot made (recorded in its <disks>) takes
+ * the writes after it, so it must be backed by the snapshot's frozen
+ * file, while it exists (a revert elsewhere or a delete may have removed
+ * it since). */
+static bool check_overlay(const vms_snapshot_disk *spec, const char *frozen, vmsnap_error **error)
+{
+    if (!spec || !spec->source_file || !vms_path_exists(spec->source_file))
         return true;
-    vms_error_set(error, VMSNAP_ERR_CORRUPT, "'%s' holds no internal snapshot '%s'", file, tag);
+    g_autoptr(vms_qcow2_chain) chain =
+        vms_qcow2_chain_open(spec->source_file, "qcow2", NULL, error);
+    if (!chain)
+        return false;
+    const char *below =
+        vms_qcow2_chain_depth(chain) > 1 ? vms_qcow2_chain_layer_path(chain, 1) : NULL;
+    if (g_strcmp0(below, frozen) == 0)
+        return true;
+    vms_error_set(error, VMSNAP_ERR_CORRUPT,
+                  "its overlay '%s' is backed by %s%s%s, not by the snapshot's file '%s'",
+                  spec->source_file, below ? "'" : "", below ? below : "no file", below ? "'" : "",
+                  frozen);
     return false;
 }
 
@@ -62,13 +92,14 @@ static void verify_disk(const vms_snapshot_def *snap, const vms_domain_disk *dis
         note_problem(problems, what, err);
         return;
     }
-    if (disk->format != VMS_DISK_FORMAT_QCOW2)
-        return; /* a raw file has no structure to check */
-    g_autofree char *base = NULL;
-    if (!vms_qemu_img_check(disk->source, true, &err) ||
-        !(base = vms_qemu_img_chain_base(disk->source, &err)) ||
-        (kind == VMS_SNAP_LOCATION_INTERNAL &&
-         !holds_tag(disk->source, vms_snapshot_def_internal_tag(snap), &err)))
+    const char *tag =
+        kind == VMS_SNAP_LOCATION_INTERNAL ? vms_snapshot_def_internal_tag(snap) : NULL;
+    bool ok = disk->format != VMS_DISK_FORMAT_QCOW2 /* a raw file has no structure to check */
+              || (vms_qemu_img_check(disk->source, true, &err) &&
+                  check_chain_and_tag(disk->source, tag, &err));
+    if (ok && kind == VMS_SNAP_LOCATION_EXTERNAL)
+        ok = check_overlay(vms_snapshot_disk_spec(snap, disk), disk->source, &err);
+    if (!ok)
         note_problem(problems, what, err);
 }
 

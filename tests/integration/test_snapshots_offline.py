@@ -717,6 +717,28 @@ class XlConfigTest(SnapshotTestCase):
 
 class RefusalTest(SnapshotTestCase):
 
+    def test_verify_cross_checks_metadata_and_images(self):
+        # snapshot-verify reads the images with vmsnap's own qcow2 reader:
+        # an internal snapshot removed behind vmsnap's back, or an overlay
+        # no longer backed by its snapshot's file, is damage it names.
+        paths = self.define_disks((("vda", "qcow2"),))
+        self.ok("snapshot-create-as", DOM, "inside", "--diskspec", "vda,snapshot=internal")
+        self.ok("snapshot-create-as", DOM, "outside")
+        self.assertEqual(self.ok("snapshot-verify", DOM),
+                         "inside: ok\noutside: ok\n2 snapshots verified, all intact\n")
+        guestlib.qemu_img("snapshot", "-d", "inside", paths["vda"])
+        overlay = self.current_disks()["vda"]
+        guestlib.qemu_img("rebase", "-u", "-b", "", overlay)
+        code, out, err = self.vmsnap("snapshot-verify", DOM)
+        self.assertEqual((code, err), (1, ""))
+        vda = paths["vda"]
+        self.assertEqual(out, (
+            f"inside: DAMAGED\n  snapshot 'inside' is damaged: disk vda: '{vda}' holds no "
+            f"internal snapshot 'inside'\n"
+            f"outside: DAMAGED\n  snapshot 'outside' is damaged: disk vda: its overlay "
+            f"'{overlay}' is backed by no file, not by the snapshot's file '{vda}'\n"
+            "2 snapshots verified, 2 damaged\n"))
+
     def test_metadata_pointing_elsewhere_never_costs_a_file(self):
         # A redefined snapshot naming files that are not the domain's (a
         # qcow2 image elsewhere, a text file as its memory, a symlink next
