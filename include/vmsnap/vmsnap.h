@@ -307,6 +307,23 @@ int vmsnap_domain_suspend(vmsnap_domain *dom, unsigned int flags, vmsnap_error *
 int vmsnap_domain_resume(vmsnap_domain *dom, unsigned int flags, vmsnap_error **error);
 
 /**
+ * vmsnap_conn_recover_domain: complete or undo the operation a vmsnap
+ * process that died (killed, out of power) left in the journal of domain
+ * @name. Every call that locks a domain does this by itself first (looking
+ * a domain up included), so this call names the domain instead of taking
+ * a handle: it is the one that says what it did.
+ * @report: receives a sentence saying what was done (vmsnap_string_free()),
+ * or NULL when there was nothing to recover; may be NULL.
+ * @flags: 0.
+ * Returns 1 if an operation was recovered, 0 if there was none, -1 on
+ * error (VMSNAP_ERR_NO_DOMAIN; VMSNAP_ERR_CORRUPT for a journal that
+ * cannot be read).
+ * Since: 0.3
+ */
+int vmsnap_conn_recover_domain(vmsnap_conn *conn, const char *name, unsigned int flags,
+                               char **report, vmsnap_error **error);
+
+/**
  * vmsnap_domain_get_serial_log: what the guest has written to its serial
  * port since it was last started (the last 16 MiB at most); "" if nothing.
  * @flags: 0.

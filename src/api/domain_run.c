@@ -2,7 +2,10 @@
 #include "api/handles.h"
 
 #include "core/domain_lifecycle.h"
+#include "core/domain_state.h"
 #include "util/error.h"
+
+#include <string.h>
 
 const char *vmsnap_domain_state_to_string(vmsnap_domain_state state)
 {
@@ -75,6 +78,24 @@ int vmsnap_domain_resume(vmsnap_domain *dom, unsigned int flags, vmsnap_error **
         !vms_api_check_flags(__func__, flags, 0, error))
         return -1;
     return vms_domain_resume(dom->conn->store, dom->def->name, error) ? 0 : -1;
+}
+
+int vmsnap_conn_recover_domain(vmsnap_conn *conn, const char *name, unsigned int flags,
+                               char **report, vmsnap_error **error)
+{
+    if (report)
+        *report = NULL;
+    if (!vms_api_check_arg(__func__, conn, "conn", error) ||
+        !vms_api_check_arg(__func__, name, "name", error) ||
+        !vms_api_check_flags(__func__, flags, 0, error))
+        return -1;
+    g_autofree char *sentence = NULL;
+    if (!vms_domain_recover(conn->store, name, &sentence, error))
+        return -1;
+    int recovered = sentence != NULL;
+    if (report && sentence)
+        *report = strdup(sentence); /* vmsnap_string_free() or free() */
+    return recovered;
 }
 
 char *vmsnap_domain_get_serial_log(vmsnap_domain *dom, unsigned int flags, vmsnap_error **error)

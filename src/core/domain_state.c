@@ -1,6 +1,8 @@
 /* domain_state.c: loading one domain's metadata under its lock. */
 #include "core/domain_state.h"
 
+#include "core/journal.h"
+
 #include "util/error.h"
 
 static void snapshot_def_destroy(gpointer def)
@@ -81,16 +83,96 @@ bool vms_domain_state_load_tree(vms_domain_state *state, vmsnap_error **error)
            vms_tree_link(state->tree, error);
 }
 
-vms_domain_state *vms_domain_state_load(vms_store *store, const char *dom, unsigned int flags,
-                                        vmsnap_error **error)
+/* Whether @dom has a journal (an operation a dead process left). */
+static bool has_journal(vms_store *store, const char *dom)
+{
+    bool absent = false;
+    vmsnap_error *err = NULL;
+    g_autofree char *text = vms_store_read_journal(store, dom, &absent, &err);
+    vmsnap_error_free(err);
+    return text != NULL;
+}
+
+/* Under the exclusive lock: finish or undo what a journal records, with a
+ * state of its own (recovery may run whole operations again). */
+static bool recover_locked(vms_store *store, const char *dom, vms_domain_lock *lock,
+                           vmsnap_error **error)
 {
     g_autoptr(vms_domain_state) state = g_new0(vms_domain_state, 1);
     state->store = store;
     state->name = g_strdup(dom);
-    state->lock =
+    state->def = vms_domain_state_read_definition(store, dom, error);
+    if (!state->def)
+        return false;
+    vmsnap_error *cerr = NULL;
+    state->current = vms_store_read_current(store, dom, &cerr);
+    if (cerr) {
+        vms_error_propagate(error, cerr);
+        return false;
+    }
+    if (!vms_domain_state_load_tree(state, error))
+        return false;
+    (void)lock; /* held by the caller throughout */
+    return vms_journal_recover(state, NULL, error);
+}
+
+bool vms_domain_recover(vms_store *store, const char *dom, char **report, vmsnap_error **error)
+{
+    g_autoptr(vms_domain_state) state =
+        vms_domain_state_load_raw(store, dom, VMS_LOAD_EXCLUSIVE | VMS_LOAD_SNAPSHOTS, error);
+    return state && vms_journal_recover(state, report, error);
+}
+
+vms_domain_state *vms_domain_state_load(vms_store *store, const char *dom, unsigned int flags,
+                                        vmsnap_error **error)
+{
+    for (int attempt = 0;; attempt++) {
+        g_autoptr(vms_domain_lock) lock =
+            vms_store_lock_domain(store, dom, (flags & VMS_LOAD_EXCLUSIVE) != 0, false, error);
+        if (!lock)
+            return NULL;
+        if (!has_journal(store, dom))
+            return vms_domain_state_load_raw_locked(store, dom, flags, g_steal_pointer(&lock),
+                                                    error);
+        if (flags & VMS_LOAD_EXCLUSIVE) {
+            if (!recover_locked(store, dom, lock, error))
+                return NULL;
+            return vms_domain_state_load_raw_locked(store, dom, flags, g_steal_pointer(&lock),
+                                                    error);
+        }
+        /* A reader found an operation to finish: it takes the exclusive
+         * lock for that, then reads again. */
+        g_clear_pointer(&lock, vms_domain_lock_release);
+        if (attempt > 0) {
+            vms_error_set(error, VMSNAP_ERR_BUSY,
+                          "domain '%s' has an interrupted operation that was not completed; "
+                          "run 'vmsnap recover %s'",
+                          dom, dom);
+            return NULL;
+        }
+        g_autoptr(vms_domain_state) writer =
+            vms_domain_state_load(store, dom, VMS_LOAD_EXCLUSIVE, error);
+        if (!writer)
+            return NULL;
+    }
+}
+
+vms_domain_state *vms_domain_state_load_raw(vms_store *store, const char *dom, unsigned int flags,
+                                            vmsnap_error **error)
+{
+    vms_domain_lock *lock =
         vms_store_lock_domain(store, dom, (flags & VMS_LOAD_EXCLUSIVE) != 0, false, error);
-    if (!state->lock)
-        return NULL;
+    return lock ? vms_domain_state_load_raw_locked(store, dom, flags, lock, error) : NULL;
+}
+
+vms_domain_state *vms_domain_state_load_raw_locked(vms_store *store, const char *dom,
+                                                   unsigned int flags, vms_domain_lock *lock,
+                                                   vmsnap_error **error)
+{
+    g_autoptr(vms_domain_state) state = g_new0(vms_domain_state, 1);
+    state->store = store;
+    state->name = g_strdup(dom);
+    state->lock = lock;
 
     state->def = vms_domain_state_read_definition(store, dom, error);
     if (!state->def)

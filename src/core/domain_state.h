@@ -34,9 +34,22 @@ typedef enum {
 } vms_load_flags;
 
 /* Lock @dom and read its metadata. VMSNAP_ERR_NO_DOMAIN if it is not defined;
- * VMSNAP_ERR_CORRUPT (naming the file) if a metadata file cannot be read. */
+ * VMSNAP_ERR_CORRUPT (naming the file) if a metadata file cannot be read.
+ * An operation a dead process left in the journal is completed or undone
+ * first (core/journal.h; a reader takes the exclusive lock for that). */
 vms_domain_state *vms_domain_state_load(vms_store *store, const char *dom, unsigned int flags,
                                         vmsnap_error **error);
+/* The same without looking at the journal (for `vmsnap recover`); _locked:
+ * with @lock already taken (the state owns it from then on, even on
+ * failure). */
+vms_domain_state *vms_domain_state_load_raw(vms_store *store, const char *dom, unsigned int flags,
+                                            vmsnap_error **error);
+vms_domain_state *vms_domain_state_load_raw_locked(vms_store *store, const char *dom,
+                                                   unsigned int flags, vms_domain_lock *lock,
+                                                   vmsnap_error **error);
+/* `vmsnap recover DOM`: complete or undo the operation the journal records.
+ * *@report: what was done, NULL when there was nothing to do. */
+bool vms_domain_recover(vms_store *store, const char *dom, char **report, vmsnap_error **error);
 void vms_domain_state_free(vms_domain_state *state);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(vms_domain_state, vms_domain_state_free)
 

@@ -10,6 +10,7 @@
 
 #include "core/domain_lifecycle.h"
 #include "core/domain_state.h"
+#include "core/journal.h"
 #include "core/memory_file.h"
 #include "core/snapshot_files.h"
 #include "qemu/qemu_img.h"
@@ -279,11 +280,8 @@ static bool snapshot_disk(vms_domain_state *state, const vms_snapshot_def *def,
         }
         if (live)
             return true; /* taken in QEMU's transaction with the other disks */
-        if (!vms_qemu_img_snapshot_create(disk->source, def->name, error))
-            return false;
-        g_ptr_array_add(undo->tags, g_strdup(disk->source));
-        g_ptr_array_add(undo->tags, g_strdup(def->name));
-        return true;
+        return vms_undo_note_tag(undo, disk->source, def->name, error) &&
+               vms_qemu_img_snapshot_create(disk->source, def->name, error);
     }
     case VMS_SNAP_LOCATION_EXTERNAL:
         break;
@@ -513,23 +511,35 @@ static void keep_as_disk_only(vms_domain_state *state, vms_snapshot_def *def, bo
         vms_domain_state_set_current(state, def->name, NULL);
 }
 
-vms_snapshot_def *vms_snapshot_data_create(vms_store *store, const char *dom, vms_snapshot_def *def,
-                                           unsigned int flags, const vms_progress *progress,
-                                           vmsnap_error **error)
+/* Note, in the journal, the internal snapshots QEMU's transaction (or
+ * snapshot-save job) will make, and the memory file: a recovery then knows
+ * whether the disks switched and what to remove. */
+static bool journal_live_parts(vms_domain_state *state, const vms_snapshot_def *def,
+                               vms_journal *journal, vmsnap_error **error)
 {
-    g_autoptr(vms_snapshot_def) owned = def;
-    g_autoptr(vms_domain_state) state =
-        vms_domain_state_load(store, dom, VMS_LOAD_EXCLUSIVE, error);
-    vmsnap_domain_state run = VMSNAP_DOMAIN_STATE_SHUTOFF;
-    if (!state || !vms_domain_require_not_crashed(state->store, state->name, &run, error))
-        return NULL;
+    for (size_t i = 0; i < def->ndisks && i < state->def->ndisks; i++) {
+        if (def->disks[i]->snapshot != VMS_SNAP_LOCATION_INTERNAL)
+            continue;
+        g_ptr_array_add(journal->tags, g_strdup(state->def->disks[i]->source));
+        g_ptr_array_add(journal->tags, g_strdup(vms_snapshot_def_internal_tag(def)));
+    }
+    if (def->memory == VMS_SNAP_LOCATION_EXTERNAL)
+        journal->memory_file = g_strdup(def->memory_file);
+    return vms_journal_save(state, journal, error);
+}
+
+/* The snapshot proper, recorded in @journal. */
+static vms_snapshot_def *create_journaled(vms_domain_state *state, vms_snapshot_def *owned,
+                                          vmsnap_domain_state run, unsigned int flags,
+                                          const vms_progress *progress, vms_journal *journal,
+                                          vmsnap_error **error)
+{
+    vms_store *store = state->store;
+    const char *dom = state->name;
     bool live = run != VMSNAP_DOMAIN_STATE_SHUTOFF;
     bool metadata = !(flags & VMSNAP_SNAPSHOT_CREATE_NO_METADATA);
-    if (!complete_new_snapshot(state, owned, live, flags, error))
-        return NULL;
-
     g_auto(vms_undo_log) undo = {0};
-    vms_undo_log_init(&undo);
+    vms_undo_log_init_journaled(&undo, state, journal);
     g_autoptr(vms_domain_def) next = vms_domain_def_copy(state->def);
     vms_snapshot_disk **disks = g_new0(vms_snapshot_disk *, state->def->ndisks + 1);
     bool ok = true;
@@ -560,11 +570,18 @@ vms_snapshot_def *vms_snapshot_data_create(vms_store *store, const char *dom, vm
      * old domain.xml goes back and nothing refers to the new files. */
     g_autofree char *old_domain_xml = vms_domain_def_format(state->def, 0);
     g_autofree char *domain_xml = vms_domain_def_format(next, 0);
-    if (metadata && !vms_domain_state_save_snapshot(state, owned, error))
+    if ((live && !journal_live_parts(state, owned, journal, error)) ||
+        (metadata && !vms_domain_state_save_snapshot(state, owned, error)))
         return NULL;
+    vms_journal_step(journal, "metadata-saved");
     full_result taken = NOTHING_CHANGED;
-    if (vms_store_write_domain_xml(store, dom, domain_xml, error))
+    if (vms_store_write_domain_xml(store, dom, domain_xml, error)) {
+        vms_journal_step(journal, "domain-written");
         taken = live ? take_live(state, owned, run, progress, error) : TAKEN;
+    }
+    /* Running, a recovery also sees the switch in QEMU itself. */
+    if (taken != NOTHING_CHANGED && taken != QEMU_GONE)
+        vms_journal_set_phase(state, journal, "switched", NULL);
     if (taken == NOTHING_CHANGED) {
         vms_store_write_domain_xml(store, dom, old_domain_xml, NULL);
         if (metadata)
@@ -618,4 +635,29 @@ vms_snapshot_def *vms_snapshot_data_create(vms_store *store, const char *dom, vm
         return NULL;
     }
     return vms_snapshot_def_summary(owned);
+}
+
+vms_snapshot_def *vms_snapshot_data_create(vms_store *store, const char *dom, vms_snapshot_def *def,
+                                           unsigned int flags, const vms_progress *progress,
+                                           vmsnap_error **error)
+{
+    g_autoptr(vms_snapshot_def) owned = def;
+    g_autoptr(vms_domain_state) state =
+        vms_domain_state_load(store, dom, VMS_LOAD_EXCLUSIVE, error);
+    vmsnap_domain_state run = VMSNAP_DOMAIN_STATE_SHUTOFF;
+    if (!state || !vms_domain_require_not_crashed(state->store, state->name, &run, error))
+        return NULL;
+    if (!complete_new_snapshot(state, owned, run != VMSNAP_DOMAIN_STATE_SHUTOFF, flags, error))
+        return NULL;
+    g_autoptr(vms_journal) journal = vms_journal_new("create");
+    g_ptr_array_add(journal->names, g_strdup(owned->name));
+    journal->flags = flags;
+    journal->was_running = run == VMSNAP_DOMAIN_STATE_RUNNING;
+    if (!vms_journal_begin(state, journal, error))
+        return NULL;
+    /* A failure here was cleaned up as it happened: nothing to recover. */
+    vms_snapshot_def *summary =
+        create_journaled(state, owned, run, flags, progress, journal, error);
+    vms_journal_end(state, journal);
+    return summary;
 }

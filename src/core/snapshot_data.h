@@ -33,10 +33,13 @@ vms_snapshot_def *vms_snapshot_data_create(vms_store *store, const char *dom, vm
  * guest (running or paused as recorded); a disk-only one leaves the domain
  * shut off. @flags (vmsnap_snapshot_revert_flags): REVERT_RUNNING or
  * REVERT_PAUSED choose the run state instead. Returns how many files of the
- * state left behind were discarded, or -1. */
+ * state left behind were discarded, or -1. Journaled (op "revert"). */
 int vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name,
                              unsigned int flags, const vms_progress *progress,
                              vmsnap_error **error);
+/* The same with @state loaded (exclusive lock, tree) by the caller. */
+int vms_snapshot_data_revert_locked(vms_domain_state *state, const char *name, unsigned int flags,
+                                    const vms_progress *progress, vmsnap_error **error);
 
 /* Delete snapshots with their data; returns how many went, or -1. */
 int vms_snapshot_data_delete(vms_store *store, const char *dom, const char *name,

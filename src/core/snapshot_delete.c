@@ -11,6 +11,7 @@
 
 #include "core/domain_lifecycle.h"
 #include "core/domain_state.h"
+#include "core/journal.h"
 #include "core/memory_file.h"
 #include "core/snapshot_files.h"
 #include "qemu/qemu_blockjob.h"
@@ -76,6 +77,7 @@ static GPtrArray *files_built_on(vms_domain_state *state, const char *frozen, vm
  * a QMP connection to its QEMU. */
 typedef struct {
     vms_domain_state *state;
+    vms_journal *journal;   /* the operation's record (fault points) */
     vms_qmp *qmp;           /* NULL: shut off */
     GHashTable *open_files; /* running: every file in QEMU's chains */
     const vms_progress *progress;
@@ -324,6 +326,8 @@ static bool delete_data_one(delete_ctx *ctx, const vms_tree_node *node, vmsnap_e
         vms_snap_location kind = vms_snapshot_stored_kind(def, disk);
         if (kind == VMS_SNAP_LOCATION_EXTERNAL && !merge_frozen_file(ctx, disk, commits, error))
             return false;
+        if (kind == VMS_SNAP_LOCATION_EXTERNAL)
+            vms_journal_step(ctx->journal, "merged");
         if (kind != VMS_SNAP_LOCATION_NO)
             g_ptr_array_add(touched, g_strdup(disk->source));
     }
@@ -335,12 +339,14 @@ static bool delete_data_one(delete_ctx *ctx, const vms_tree_node *node, vmsnap_e
         if (!delete_tag(ctx, disk, vms_snapshot_def_internal_tag(def), error))
             goto failed;
         changed = true;
+        vms_journal_step(ctx->journal, "tag-deleted");
     }
     for (guint i = 0; i < commits->len; i++) {
         const pending_commit *commit = &g_array_index(commits, pending_commit, i);
         if (!commit_active(ctx, commit, error))
             goto failed;
         changed = true;
+        vms_journal_step(ctx->journal, "committed");
         g_ptr_array_add(touched, g_strdup(commit->child));
     }
     /* Files kept only for this snapshot (a frozen file, or a file a revert
@@ -381,18 +387,46 @@ static bool refresh_open_files(delete_ctx *ctx, vmsnap_error **error)
     return ctx->open_files != NULL;
 }
 
+static void add_snapshot_files(const vms_snapshot_def *def, GPtrArray *files);
+
+/* The record of deleting or discarding @names: every step can be taken
+ * again, so a recovery runs the operation again for the snapshots still
+ * there, then removes the candidates (their files) nothing uses. */
+static vms_journal *journal_begin_delete(vms_domain_state *state, const char *op, GPtrArray *names,
+                                         vmsnap_error **error)
+{
+    g_autoptr(vms_journal) journal = vms_journal_new(op);
+    for (guint i = 0; i < names->len; i++) {
+        const char *name = g_ptr_array_index(names, i);
+        g_ptr_array_add(journal->names, g_strdup(name));
+        vms_tree_node *node = vms_tree_lookup(state->tree, name);
+        if (node)
+            add_snapshot_files(vms_node_def(node), journal->candidates);
+    }
+    if (!vms_journal_begin(state, journal, error))
+        return NULL;
+    return g_steal_pointer(&journal);
+}
+
 bool vms_snapshot_data_delete_locked(vms_domain_state *state, GPtrArray *names,
                                      const vms_progress *progress, vmsnap_error **error)
 {
     delete_ctx ctx;
+    g_autoptr(vms_journal) journal = journal_begin_delete(state, "delete", names, error);
+    if (!journal)
+        return false;
     bool ok = delete_ctx_init(&ctx, state, progress, error);
+    ctx.journal = journal;
     for (guint i = 0; ok && i < names->len; i++) {
         vms_tree_node *node = vms_tree_lookup(state->tree, g_ptr_array_index(names, i));
         ok = delete_data_one(&ctx, node, error) &&
              vms_snapshot_meta_remove_one_locked(state, node, error) >= 0 &&
              refresh_open_files(&ctx, error);
+        if (ok)
+            vms_journal_step(journal, "metadata-removed");
     }
     delete_ctx_clear(&ctx);
+    vms_journal_end(state, journal);
     return ok;
 }
 
@@ -434,14 +468,22 @@ bool vms_snapshot_data_discard_locked(vms_domain_state *state, GPtrArray *names,
 {
     delete_ctx ctx;
     g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(vms_journal) journal = journal_begin_delete(state, "discard", names, error);
+    if (!journal)
+        return false;
     bool ok = delete_ctx_init(&ctx, state, progress, error);
+    ctx.journal = journal;
     for (guint i = 0; ok && i < names->len; i++) {
         vms_tree_node *node = vms_tree_lookup(state->tree, g_ptr_array_index(names, i));
         ok = discard_data_one(&ctx, node, files, error) &&
              vms_snapshot_meta_remove_one_locked(state, node, error) >= 0;
+        if (ok)
+            vms_journal_step(journal, "metadata-removed");
     }
     delete_ctx_clear(&ctx);
-    return ok && vms_files_remove_unused_chains(state, files, NULL, NULL, error);
+    ok = ok && vms_files_remove_unused_chains(state, files, NULL, NULL, error);
+    vms_journal_end(state, journal);
+    return ok;
 }
 
 int vms_snapshot_data_delete(vms_store *store, const char *dom, const char *name,

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/journal.h"
 #include "qemu/qemu_img.h"
 #include "util/error.h"
 
@@ -86,6 +87,30 @@ void vms_undo_log_init(vms_undo_log *undo)
     undo->tags = g_ptr_array_new_with_free_func(g_free);
 }
 
+void vms_undo_log_init_journaled(vms_undo_log *undo, vms_domain_state *state, vms_journal *journal)
+{
+    vms_undo_log_init(undo);
+    undo->state = state;
+    undo->journal = journal;
+}
+
+bool vms_undo_note_file(vms_undo_log *undo, const char *path, vmsnap_error **error)
+{
+    if (undo->journal && !vms_journal_note_file(undo->state, undo->journal, path, error))
+        return false;
+    g_ptr_array_add(undo->files, g_strdup(path));
+    return true;
+}
+
+bool vms_undo_note_tag(vms_undo_log *undo, const char *file, const char *tag, vmsnap_error **error)
+{
+    if (undo->journal && !vms_journal_note_tag(undo->state, undo->journal, file, tag, error))
+        return false;
+    g_ptr_array_add(undo->tags, g_strdup(file));
+    g_ptr_array_add(undo->tags, g_strdup(tag));
+    return true;
+}
+
 /* Take back every step, newest first, then forget them. */
 void vms_undo_log_rollback(vms_undo_log *undo)
 {
@@ -121,10 +146,12 @@ bool vms_undo_make_overlay(vms_undo_log *undo, const char *path, const char *bac
                       path);
         return false;
     }
-    if (!vms_qemu_img_create(path, "qcow2", 0, backing, vms_disk_format_to_string(backing_format),
+    if (!vms_undo_note_file(undo, path, error) ||
+        !vms_qemu_img_create(path, "qcow2", 0, backing, vms_disk_format_to_string(backing_format),
                              error))
         return false;
-    g_ptr_array_add(undo->files, g_strdup(path));
+    if (undo->journal)
+        vms_journal_step(undo->journal, "overlay-made");
     return true;
 }
 

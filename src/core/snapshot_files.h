@@ -16,6 +16,7 @@
 
 #include "conf/domain_conf.h"
 #include "conf/snapshot_conf.h"
+#include "conf/journal_conf.h"
 #include "core/domain_state.h"
 
 /* The request's or record's entry for @disk (by target or source file). */
@@ -37,9 +38,19 @@ char *vms_overlay_free_path(const char *next_to, const char *tag, vmsnap_error *
 typedef struct {
     GPtrArray *files; /* files created */
     GPtrArray *tags;  /* pairs: file, internal snapshot tag created */
+    /* With a journal, each file and tag is recorded there before it is
+     * made, so a recovery finds what a dead process made (core/journal.h). */
+    vms_domain_state *state;
+    vms_journal *journal;
 } vms_undo_log;
 
 void vms_undo_log_init(vms_undo_log *undo);
+/* Also record every step in @journal (of the operation on @state). */
+void vms_undo_log_init_journaled(vms_undo_log *undo, vms_domain_state *state, vms_journal *journal);
+/* Record that @path / @tag in @file is about to be made: rolled back with
+ * the rest, and in the journal first. */
+bool vms_undo_note_file(vms_undo_log *undo, const char *path, vmsnap_error **error);
+bool vms_undo_note_tag(vms_undo_log *undo, const char *file, const char *tag, vmsnap_error **error);
 /* Take back every step, newest first, then forget them. */
 void vms_undo_log_rollback(vms_undo_log *undo);
 /* Roll back what is left and free the log (the g_auto cleanup). */

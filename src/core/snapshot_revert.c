@@ -9,6 +9,7 @@
 
 #include "core/domain_lifecycle.h"
 #include "core/domain_state.h"
+#include "core/journal.h"
 #include "core/memory_file.h"
 #include "core/snapshot_files.h"
 #include "qemu/qemu_img.h"
@@ -39,6 +40,8 @@ static char *copy_keeping_tag(const char *file, const char *tag, const char *sna
     g_autofree char *copy = vms_overlay_free_path(file, after, error);
     if (!copy)
         return NULL;
+    if (!vms_undo_note_file(undo, copy, error))
+        return NULL;
     const char *argv[] = {"cp", "--reflink=auto", "--sparse=always", "--", file, copy, NULL};
     vms_subprocess_options options = VMS_SUBPROCESS_OPTIONS_INIT;
     options.private_umask = true;
@@ -49,11 +52,9 @@ static char *copy_keeping_tag(const char *file, const char *tag, const char *sna
     g_autofree char *message = g_strdup(g_strstrip(result.err));
     vms_subprocess_result_clear(&result);
     if (status != 0) {
-        g_unlink(copy);
         vms_error_set(error, VMSNAP_ERR_IO, "cannot copy '%s' to '%s': %s", file, copy, message);
         return NULL;
     }
-    g_ptr_array_add(undo->files, g_strdup(copy));
     if (chmod(copy, 0600) < 0) {
         vms_error_set_errno(error, VMSNAP_ERR_IO, errno, "cannot set the mode of '%s'", copy);
         return NULL;
@@ -122,11 +123,10 @@ static bool revert_disk(vms_domain_state *state, const vms_snapshot_def *snap,
             return false;
         g_autofree char *tag = g_strdup_printf("after-%s", snap->name);
         g_autofree char *copy = vms_overlay_free_path(disk->source, tag, error);
-        if (!copy ||
+        if (!copy || !vms_undo_note_file(undo, copy, error) ||
             !vms_qemu_img_convert_snapshot(disk->source, vms_snapshot_def_internal_tag(snap), copy,
                                            backing, backing_format, error))
             return false;
-        g_ptr_array_add(undo->files, g_strdup(copy));
         g_free(disk->source);
         disk->source = g_steal_pointer(&copy);
         disk->format = VMS_DISK_FORMAT_QCOW2;
@@ -286,35 +286,19 @@ static bool check_memory_file(const vms_snapshot_def *snap, int fd, bool forced,
     return false;
 }
 
-int vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name,
-                             unsigned int flags, const vms_progress *progress, vmsnap_error **error)
+/* The revert proper, recorded in @journal: everything that can refuse has
+ * refused already. */
+static int revert_journaled(vms_domain_state *state, const vms_snapshot_def *snap,
+                            vmsnap_domain_state run, unsigned int flags, int memory_fd,
+                            const vms_progress *progress, vms_journal *journal,
+                            vmsnap_error **error)
 {
-    g_autoptr(vms_domain_state) state =
-        vms_domain_state_load(store, dom, VMS_LOAD_EXCLUSIVE | VMS_LOAD_SNAPSHOTS, error);
-    vmsnap_domain_state run = VMSNAP_DOMAIN_STATE_SHUTOFF;
-    if (!state || !vms_domain_require_not_crashed(state->store, state->name, &run, error))
-        return -1;
-    vms_tree_node *node = vms_domain_state_find(state, name, error);
-    if (!node)
-        return -1;
-    const vms_snapshot_def *snap = vms_node_def(node);
-    if (!snap->domain) {
-        vms_error_set(error, VMSNAP_ERR_CORRUPT,
-                      "snapshot '%s' records no domain definition, so there is nothing to "
-                      "revert to",
-                      name);
-        return -1;
-    }
+    vms_store *store = state->store;
+    const char *dom = state->name;
+    const char *name = snap->name;
     vmsnap_domain_state target = target_run_state(snap, flags);
     bool full = vms_snapshot_def_has_memory(snap);
-
-    /* Everything that can refuse does so before the running state goes. */
-    g_auto(vms_fd) memory_fd = -1;
     bool forced = (flags & VMSNAP_SNAPSHOT_REVERT_FORCE) != 0;
-    if (snap->memory == VMS_SNAP_LOCATION_EXTERNAL &&
-        ((memory_fd = vms_memory_file_open(snap, error)) < 0 ||
-         !check_memory_file(snap, memory_fd, forced, progress, error)))
-        return -1;
     if (snap->memory == VMS_SNAP_LOCATION_INTERNAL && run != VMSNAP_DOMAIN_STATE_SHUTOFF &&
         same_configuration(state, snap)) {
         if (!revert_in_place(state, snap, run, target, progress, error))
@@ -325,9 +309,11 @@ int vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name
     /* The running state is left behind like any other: QEMU stops first. */
     if (run != VMSNAP_DOMAIN_STATE_SHUTOFF && !vms_domain_stop_locked(store, dom, error))
         return -1;
+    if (!vms_journal_set_phase(state, journal, "stopped", error))
+        return -1;
 
     g_auto(vms_undo_log) undo = {0};
-    vms_undo_log_init(&undo);
+    vms_undo_log_init_journaled(&undo, state, journal);
     g_autoptr(vms_domain_def) restored = vms_domain_def_copy(snap->domain);
     g_autoptr(GPtrArray) apply = g_ptr_array_new_with_free_func(g_free);
     for (size_t i = 0; i < restored->ndisks; i++)
@@ -344,6 +330,7 @@ int vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name
     g_autofree char *domain_xml = vms_domain_def_format(restored, 0);
     if (!vms_store_write_domain_xml(store, dom, domain_xml, error))
         return -1;
+    vms_journal_step(journal, "domain-written");
     if (full &&
         !start_restored(state, restored, snap, memory_fd, forced, target, progress, error)) {
         /* Back to the state left behind, shut off: its files are all there. */
@@ -356,8 +343,12 @@ int vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name
 
     /* The state left behind goes unless a snapshot still needs its files. */
     g_autoptr(GPtrArray) left = g_ptr_array_new_with_free_func(g_free);
-    for (size_t i = 0; i < state->def->ndisks; i++)
+    for (size_t i = 0; i < state->def->ndisks; i++) {
         g_ptr_array_add(left, g_strdup(state->def->disks[i]->source));
+        g_ptr_array_add(journal->candidates, g_strdup(state->def->disks[i]->source));
+    }
+    if (!vms_journal_set_phase(state, journal, "started", error))
+        return -1;
     vms_domain_def_free(state->def);
     state->def = g_steal_pointer(&restored);
     unsigned int discarded = 0;
@@ -372,4 +363,51 @@ int vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name
         return -1;
     }
     return (int)discarded;
+}
+
+int vms_snapshot_data_revert_locked(vms_domain_state *state, const char *name, unsigned int flags,
+                                    const vms_progress *progress, vmsnap_error **error)
+{
+    vmsnap_domain_state run = VMSNAP_DOMAIN_STATE_SHUTOFF;
+    if (!vms_domain_require_not_crashed(state->store, state->name, &run, error))
+        return -1;
+    vms_tree_node *node = vms_domain_state_find(state, name, error);
+    if (!node)
+        return -1;
+    const vms_snapshot_def *snap = vms_node_def(node);
+    if (!snap->domain) {
+        vms_error_set(error, VMSNAP_ERR_CORRUPT,
+                      "snapshot '%s' records no domain definition, so there is nothing to "
+                      "revert to",
+                      name);
+        return -1;
+    }
+    /* Everything that can refuse does so before the running state goes. */
+    g_auto(vms_fd) memory_fd = -1;
+    bool forced = (flags & VMSNAP_SNAPSHOT_REVERT_FORCE) != 0;
+    if (snap->memory == VMS_SNAP_LOCATION_EXTERNAL &&
+        ((memory_fd = vms_memory_file_open(snap, error)) < 0 ||
+         !check_memory_file(snap, memory_fd, forced, progress, error)))
+        return -1;
+
+    g_autoptr(vms_journal) journal = vms_journal_new("revert");
+    g_ptr_array_add(journal->names, g_strdup(name));
+    journal->flags = flags;
+    journal->was_running = run == VMSNAP_DOMAIN_STATE_RUNNING;
+    if (!vms_journal_begin(state, journal, error))
+        return -1;
+    /* A failure here was cleaned up as it happened: nothing to recover. */
+    int rc = revert_journaled(state, snap, run, flags, memory_fd, progress, journal, error);
+    vms_journal_end(state, journal);
+    return rc;
+}
+
+int vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name,
+                             unsigned int flags, const vms_progress *progress, vmsnap_error **error)
+{
+    g_autoptr(vms_domain_state) state =
+        vms_domain_state_load(store, dom, VMS_LOAD_EXCLUSIVE | VMS_LOAD_SNAPSHOTS, error);
+    if (!state)
+        return -1;
+    return vms_snapshot_data_revert_locked(state, name, flags, progress, error);
 }

@@ -417,3 +417,67 @@ bool vms_qemu_blockjob_commit(vms_qmp *qmp, const char *device_id, const char *t
     release_nodes(qmp, leaving);
     return true;
 }
+
+/* ---- jobs left behind ------------------------------------------------------------ */
+
+static bool is_block_job(const char *type)
+{
+    return g_strcmp0(type, "stream") == 0 || g_strcmp0(type, "commit") == 0 ||
+           g_strcmp0(type, "mirror") == 0;
+}
+
+/* One look at query-jobs: dismiss what concluded, cancel block jobs still
+ * at work; *@busy: something is still there. */
+static bool settle_once(vms_qmp *qmp, GHashTable *cancelled, bool *busy, vmsnap_error **error)
+{
+    g_autoptr(vms_qmp_value) jobs = vms_qmp_command_json(qmp, "query-jobs", NULL, error);
+    if (!jobs)
+        return false;
+    *busy = false;
+    size_t n = json_object_is_type(jobs, json_type_array) ? json_object_array_length(jobs) : 0;
+    for (size_t i = 0; i < n; i++) {
+        vms_qmp_value *job = json_object_array_get_idx(jobs, i);
+        const char *id = vms_qmp_member_string(job, "id");
+        const char *type = vms_qmp_member_string(job, "type");
+        const char *status = vms_qmp_member_string(job, "status");
+        if (!id || !status)
+            continue;
+        g_autofree char *qid = vms_qmp_json_quote(id);
+        if (strcmp(status, "concluded") == 0) {
+            g_autofree char *args = g_strdup_printf("{\"id\":%s}", qid);
+            vms_qmp_command_best_effort(qmp, "job-dismiss", args);
+            continue;
+        }
+        *busy = true;
+        if (!is_block_job(type) || g_hash_table_contains(cancelled, id))
+            continue;
+        if (strcmp(status, "running") == 0 || strcmp(status, "ready") == 0 ||
+            strcmp(status, "paused") == 0) {
+            g_autofree char *args = g_strdup_printf("{\"device\":%s}", qid);
+            vms_qmp_command_best_effort(qmp, "block-job-cancel", args);
+            g_hash_table_add(cancelled, g_strdup(id));
+        }
+    }
+    return true;
+}
+
+bool vms_qemu_jobs_settle(vms_qmp *qmp, int timeout_ms, vmsnap_error **error)
+{
+    gint64 deadline = vms_qmp_deadline_after(timeout_ms);
+    g_autoptr(GHashTable) cancelled = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    for (;;) {
+        bool busy = false;
+        if (!settle_once(qmp, cancelled, &busy, error))
+            return false;
+        if (!busy)
+            return true;
+        if (vms_qmp_ms_left(deadline) == 0) {
+            vms_error_set(error, VMSNAP_ERR_QEMU,
+                          "QEMU still runs jobs of an interrupted vmsnap command after %d ms; "
+                          "try again later",
+                          timeout_ms);
+            return false;
+        }
+        g_usleep(10 * 1000);
+    }
+}

@@ -51,4 +51,11 @@ bool vms_qemu_blockjob_commit(vms_qmp *qmp, const char *device_id, const char *t
                               const char *base_file, const char *what, const vms_progress *progress,
                               int timeout_ms, vmsnap_error **error);
 
+/* Jobs a vmsnap that died left in QEMU: block jobs (stream, commit) are
+ * cancelled — one stopped half-way leaves every file's contents as they
+ * were, and an active commit waiting to switch stays on its top file —
+ * other jobs (snapshot-save, -load, -delete) run to their end; returns
+ * once QEMU runs none, concluded ones dismissed. */
+bool vms_qemu_jobs_settle(vms_qmp *qmp, int timeout_ms, vmsnap_error **error);
+
 #endif

@@ -23,6 +23,7 @@
 #define DOMAIN_XML    "domain.xml"
 #define CURRENT_FILE  "current"
 #define LOCK_FILE     "lock"
+#define JOURNAL_FILE  "journal"
 #define SNAP_SUFFIX   ".xml"
 
 /* Retrying a lock is only needed when the domain is undefined (and maybe
@@ -737,4 +738,39 @@ bool vms_store_write_current(vms_store *store, const char *dom, const char *snap
     g_autofree char *line = g_strconcat(snap, "\n", NULL);
     return vms_file_write_atomic_at(dom_fd, CURRENT_FILE, path, line, strlen(line), FILE_MODE,
                                     error);
+}
+
+/* --- the journal ------------------------------------------------------------- */
+
+char *vms_store_read_journal(vms_store *store, const char *dom, bool *absent, vmsnap_error **error)
+{
+    *absent = false;
+    g_auto(vms_fd) dom_fd = open_domain_dir(store, dom, error);
+    if (dom_fd < 0)
+        return NULL;
+    g_autofree char *path = domain_path(store, dom, JOURNAL_FILE);
+    return vms_file_read_at(dom_fd, JOURNAL_FILE, path, VMS_STORE_FILE_MAX_BYTES, NULL, absent,
+                            error);
+}
+
+bool vms_store_write_journal(vms_store *store, const char *dom, const char *text,
+                             vmsnap_error **error)
+{
+    g_auto(vms_fd) dom_fd = open_domain_dir(store, dom, error);
+    if (dom_fd < 0)
+        return false;
+    g_autofree char *path = domain_path(store, dom, JOURNAL_FILE);
+    return vms_file_write_atomic_at(dom_fd, JOURNAL_FILE, path, text, strlen(text), FILE_MODE,
+                                    error);
+}
+
+bool vms_store_remove_journal(vms_store *store, const char *dom, vmsnap_error **error)
+{
+    g_auto(vms_fd) dom_fd = open_domain_dir(store, dom, error);
+    if (dom_fd < 0)
+        return false;
+    g_autofree char *path = domain_path(store, dom, JOURNAL_FILE);
+    g_autofree char *dom_path = domain_path(store, dom, NULL);
+    return vms_file_unlink_at(dom_fd, JOURNAL_FILE, path, error) &&
+           vms_file_fsync_dir(dom_fd, dom_path, error);
 }

@@ -109,4 +109,14 @@ char *vms_store_read_current(vms_store *store, const char *dom, vmsnap_error **e
 bool vms_store_write_current(vms_store *store, const char *dom, const char *snap,
                              vmsnap_error **error);
 
+/* --- the journal (the operation in flight: core/journal.c) ------------- */
+
+/* domains/<dom>/journal, written atomically like every metadata file.
+ * Read: NULL with *@absent true when there is none. Callers hold the
+ * domain's exclusive lock. Removing an absent journal is not an error. */
+char *vms_store_read_journal(vms_store *store, const char *dom, bool *absent, vmsnap_error **error);
+bool vms_store_write_journal(vms_store *store, const char *dom, const char *text,
+                             vmsnap_error **error);
+bool vms_store_remove_journal(vms_store *store, const char *dom, vmsnap_error **error);
+
 #endif

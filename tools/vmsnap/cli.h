@@ -127,6 +127,7 @@ int cmd_snapshot_edit(cli_ctx *ctx, const cli_args *args);
 int cmd_snapshot_delete(cli_ctx *ctx, const cli_args *args);
 int cmd_snapshot_deactivate(cli_ctx *ctx, const cli_args *args);
 int cmd_snapshot_verify(cli_ctx *ctx, const cli_args *args);
+int cmd_recover(cli_ctx *ctx, const cli_args *args);
 int cmd_image_info(cli_ctx *ctx, const cli_args *args);
 int cmd_snapshot_diff(cli_ctx *ctx, const cli_args *args);
 

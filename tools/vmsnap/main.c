@@ -389,6 +389,11 @@ static const cli_command commands[] = {
      "refuses, naming what would be lost besides the snapshot (descendants, the current "
      "state, a snapshot's memory state), unless --force is given.",
      opts_snapshot_deactivate},
+    {"recover", cmd_recover, "DOM", "finish what an interrupted vmsnap left",
+     "Complete or undo the operation a vmsnap process that died (killed, or the machine lost "
+     "power) left in the domain's journal, and say which. Every command that changes or reads "
+     "the domain does this by itself first; this command does only that.",
+     opts_domain_only},
     {"snapshot-verify", cmd_snapshot_verify, "DOM [SNAP]", "check snapshots' data for damage",
      "Check every snapshot of DOM (or only SNAP), changing nothing, while the domain runs or "
      "not: an external memory file must belong to the domain, be the file the snapshot saved "
