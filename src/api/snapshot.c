@@ -220,19 +220,29 @@ vmsnap_snapshot *vmsnap_domain_snapshot_current(vmsnap_domain *dom, unsigned int
     if (!vms_api_check_arg(__func__, dom, "dom", error) ||
         !vms_api_check_flags(__func__, flags, 0, error))
         return NULL;
-    vmsnap_error *cerr = NULL;
-    g_autofree char *name =
-        vms_snapshot_query_current_name(dom->conn->store, dom->def->name, &cerr);
-    if (cerr) {
-        vms_error_propagate(error, cerr);
-        return NULL;
+    /* The name and the snapshot are read under two locks: a rename or
+     * delete in between (another process) means "read both again". */
+    for (int attempt = 0;; attempt++) {
+        vmsnap_error *cerr = NULL;
+        g_autofree char *name =
+            vms_snapshot_query_current_name(dom->conn->store, dom->def->name, &cerr);
+        if (cerr) {
+            vms_error_propagate(error, cerr);
+            return NULL;
+        }
+        if (!name) {
+            vms_error_set(error, VMSNAP_ERR_NO_CURRENT, "domain '%s' has no current snapshot",
+                          dom->def->name);
+            return NULL;
+        }
+        vmsnap_error *lerr = NULL;
+        vmsnap_snapshot *snap = vmsnap_snapshot_lookup_by_name(dom, name, 0, &lerr);
+        if (snap || attempt == 10 || vmsnap_error_get_code(lerr) != VMSNAP_ERR_NO_SNAPSHOT) {
+            vms_error_propagate(error, lerr);
+            return snap;
+        }
+        vmsnap_error_free(lerr);
     }
-    if (!name) {
-        vms_error_set(error, VMSNAP_ERR_NO_CURRENT, "domain '%s' has no current snapshot",
-                      dom->def->name);
-        return NULL;
-    }
-    return vmsnap_snapshot_lookup_by_name(dom, name, 0, error);
 }
 
 int vmsnap_domain_has_current_snapshot(vmsnap_domain *dom, unsigned int flags, vmsnap_error **error)

@@ -308,7 +308,18 @@ static bool recover_revert(vms_domain_state *state, const vms_journal *journal, 
             vms_snapshot_data_revert_locked(state, name, journal->flags, NULL, error) < 0)
             return false;
     }
-    *report = g_strdup_printf("the interrupted revert to snapshot '%s' was completed", name);
+    /* A discard (deactivate) to follow: it was the rest of the operation. */
+    g_autoptr(GPtrArray) doomed = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = 1; i < journal->names->len; i++)
+        if (vms_tree_lookup(state->tree, g_ptr_array_index(journal->names, i)))
+            g_ptr_array_add(doomed, g_strdup(g_ptr_array_index(journal->names, i)));
+    if (doomed->len > 0 && !vms_snapshot_data_discard_locked(state, doomed, NULL, error))
+        return false;
+    *report =
+        journal->names->len > 1
+            ? g_strdup_printf("the interrupted discard of snapshot '%s' was completed",
+                              (char *)g_ptr_array_index(journal->names, journal->names->len - 1))
+            : g_strdup_printf("the interrupted revert to snapshot '%s' was completed", name);
     return true;
 }
 

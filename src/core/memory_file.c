@@ -5,19 +5,21 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "memstate/memstate.h"
 #include "qemu/qemu_snapshot.h"
 #include "util/error.h"
+#include "util/fault.h"
 #include "util/file.h"
 
-/* Deadlines once the stream has gone through: QEMU settling after a save,
- * or loading the last of the state it was fed. */
-#define SAVE_SETTLE_TIMEOUT_MS (60 * 1000)
-#define LOAD_TIMEOUT_MS        (10 * 60 * 1000)
+/* Saving or loading the memory of a big guest takes as long as it takes. */
+#define SAVE_TIMEOUT_MS (6 * 3600 * 1000)
+#define LOAD_TIMEOUT_MS (10 * 60 * 1000)
 
 char *vms_memory_default_path(vms_store *store, const char *dom, const char *snap,
                               vmsnap_error **error)
@@ -151,13 +153,79 @@ static void fill_header(vms_memstate_info *info, const vms_snapshot_def *def,
     info->created = def->has_creation_time ? def->creation_time : 0;
 }
 
-/* Read QEMU's stream from @in_fd into @w until QEMU closes its end. */
-static bool pump_stream(vms_memstate_writer *w, int in_fd, const vms_memstate_info *info,
-                        const vms_progress *progress, const char *path, vmsnap_error **error)
+/* Read @fd to its end, throwing the bytes away. */
+static void drain(int fd)
 {
-    if (vms_memstate_writer_pump(w, in_fd, progress, info->size_hint, error))
+    char buf[65536];
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n == 0 || (n < 0 && errno != EINTR))
+            return;
+    }
+}
+
+/* The child that writes the memory file. QEMU's stream is always read to
+ * its end, whatever happens to the file or to vmsnap: QEMU 7.2 leaves a
+ * guest whose background snapshot failed half-way frozen for good (a vCPU
+ * waits on write-protected RAM no one releases), so neither a full disk
+ * nor a killed vmsnap may make the migration fail. The file gets its
+ * trailer only when the parent, having seen QEMU complete, says 'F';
+ * anything else (the parent gone included) leaves it unfinished. */
+static G_NORETURN void writer_child(int data_fd, int file_fd, int chan_fd,
+                                    const vms_memstate_info *info)
+{
+    setsid(); /* no signal from the terminal of the vmsnap that started it */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGQUIT, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    vmsnap_error *err = NULL;
+    vms_memstate_writer *w = vms_memstate_writer_new(file_fd, info, &err);
+    bool ok = w && vms_memstate_writer_pump(w, data_fd, NULL, info->size_hint, &err);
+    drain(data_fd);
+    char command = 0;
+    ssize_t n;
+    do
+        n = read(chan_fd, &command, 1);
+    while (n < 0 && errno == EINTR);
+    char hex[33] = "";
+    if (ok && n == 1 && command == 'F')
+        ok = vms_memstate_writer_finish(w, &err) && vms_memstate_writer_checksum(w, hex);
+    g_autofree char *reply = ok && hex[0]
+                                 ? g_strdup_printf("OK %s\n", hex)
+                                 : g_strdup_printf("ERR %s\n", err ? vmsnap_error_get_message(err)
+                                                                   : "the save did not complete");
+    g_strdelimit(reply + 4, "\n", ' ');
+    reply[strlen(reply) - 1] = '\n';
+    (void)!send(chan_fd, reply, strlen(reply), MSG_NOSIGNAL);
+    _exit(0);
+}
+
+/* The child's one-line answer: the checksum, or why the file failed. */
+static bool read_child_answer(int chan_fd, pid_t pid, char checksum[33], const char *path,
+                              vmsnap_error **error)
+{
+    char line[4096];
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = read(chan_fd, line + got, sizeof(line) - 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || (got += (size_t)n) == sizeof(line) - 1)
+            break;
+    }
+    line[got] = '\0';
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    g_strchomp(line);
+    if (g_str_has_prefix(line, "OK ") && strlen(line + 3) == 32) {
+        g_strlcpy(checksum, line + 3, 33);
         return true;
-    vms_error_prefix(error, "cannot write memory file '%s': ", path);
+    }
+    vms_error_set(error, VMSNAP_ERR_IO, "cannot write memory file '%s': %s", path,
+                  g_str_has_prefix(line, "ERR ") ? line + 4 : "its writer process died");
     return false;
 }
 
@@ -167,47 +235,56 @@ bool vms_memory_save(vms_qmp *qmp, int fd, const char *path, const vms_snapshot_
 {
     vms_memstate_info info;
     fill_header(&info, def, domain, vms_qmp_qemu_version(qmp));
-    g_autoptr(vms_memstate_writer) w = vms_memstate_writer_new(fd, &info, error);
-    if (!w) {
-        vms_error_prefix(error, "cannot write memory file '%s': ", path);
-        return false;
-    }
-    int ends[2];
-    if (pipe2(ends, O_CLOEXEC) < 0) {
+    /* data: QEMU's stream to the child; chan: the parent's word ('F' or
+     * 'A') to the child and its answer back (a socket: no SIGPIPE). */
+    int data[2], chan[2];
+    if (pipe2(data, O_CLOEXEC) < 0) {
         vms_error_set_errno(error, VMSNAP_ERR_IO, errno, "cannot make a pipe for QEMU");
         return false;
     }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) < 0) {
+        vms_error_set_errno(error, VMSNAP_ERR_IO, errno, "cannot make a socket pair");
+        close(data[0]);
+        close(data[1]);
+        return false;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(data[1]);
+        close(chan[0]);
+        writer_child(data[0], fd, chan[1], &info);
+    }
+    close(data[0]);
+    close(chan[1]);
+    if (pid < 0) {
+        vms_error_set_errno(error, VMSNAP_ERR_IO, errno, "cannot start the memory file's writer");
+        close(data[1]);
+        close(chan[0]);
+        return false;
+    }
     vms_migration_kind kind = live ? VMS_MIGRATION_SAVE_LIVE : VMS_MIGRATION_SAVE;
-    bool started = vms_qemu_migration_start(qmp, ends[1], kind, error);
+    vmsnap_error *qemu_error = NULL;
+    bool started = vms_qemu_migration_start(qmp, data[1], kind, &qemu_error);
     /* QEMU holds its own copy: the pipe ends when QEMU closes it. */
-    close(ends[1]);
-    if (!started) {
-        close(ends[0]);
-        return false;
-    }
-    vmsnap_error *pump_error = NULL;
-    bool pumped = pump_stream(w, ends[0], &info, progress, path, &pump_error);
-    /* Closing the read end makes a QEMU still writing fail (EPIPE) and end
-     * the migration, so the wait below returns. */
-    close(ends[0]);
-    vms_migration_stats stats;
-    vmsnap_error *wait_error = NULL;
-    bool completed =
-        vms_qemu_migration_wait(qmp, kind, -1, SAVE_SETTLE_TIMEOUT_MS, NULL, &stats, &wait_error);
-    if (!pumped) {
-        vmsnap_error_free(wait_error);
-        vms_error_propagate(error, pump_error);
-        return false;
-    }
+    close(data[1]);
+    vms_fault_point("memory.saving");
+    vms_migration_stats stats = {.downtime_ms = -1};
+    bool completed = started && vms_qemu_migration_wait(qmp, kind, -1, SAVE_TIMEOUT_MS, progress,
+                                                        &stats, &qemu_error);
+    char command = completed ? 'F' : 'A';
+    (void)!send(chan[0], &command, 1, MSG_NOSIGNAL);
+    vmsnap_error *file_error = NULL;
+    bool written = read_child_answer(chan[0], pid, saved->checksum, path, &file_error);
+    close(chan[0]);
     if (!completed) {
-        vms_error_propagate(error, wait_error);
+        vmsnap_error_free(file_error);
+        vms_error_propagate(error, qemu_error);
         return false;
     }
-    if (!vms_memstate_writer_finish(w, error)) {
-        vms_error_prefix(error, "cannot write memory file '%s': ", path);
+    if (!written) {
+        vms_error_propagate(error, file_error);
         return false;
     }
-    vms_memstate_writer_checksum(w, saved->checksum);
     saved->qemu_downtime_ms = stats.downtime_ms;
     return true;
 }

@@ -40,6 +40,13 @@ int vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name
 /* The same with @state loaded (exclusive lock, tree) by the caller. */
 int vms_snapshot_data_revert_locked(vms_domain_state *state, const char *name, unsigned int flags,
                                     const vms_progress *progress, vmsnap_error **error);
+/* The same as the first half of a discard (deactivate): the journal also
+ * names @then_discard, so a recovery completes the revert and then the
+ * discard; on success the caller runs vms_snapshot_data_discard_locked() at
+ * once (its record replaces the revert's). */
+int vms_snapshot_data_revert_then_discard(vms_domain_state *state, const char *name,
+                                          unsigned int flags, GPtrArray *then_discard,
+                                          const vms_progress *progress, vmsnap_error **error);
 
 /* Delete snapshots with their data; returns how many went, or -1. */
 int vms_snapshot_data_delete(vms_store *store, const char *dom, const char *name,

@@ -115,18 +115,13 @@ static int discard(vms_store *store, const char *dom, const char *name, bool for
     bool current_goes = false;
     if (!node || !check_discard(state, node, name, force, &current_goes, error))
         return -1;
-    if (current_goes) {
-        /* The domain goes back to the parent first (revert stops a running
-         * QEMU and discards the state left); revert takes the lock itself. */
-        g_autofree char *parent = g_strdup(vms_tree_node_name(vms_tree_node_parent(node)));
-        g_clear_pointer(&state, vms_domain_state_free);
-        if (vms_snapshot_data_revert(store, dom, parent, 0, progress, error) < 0)
-            return -1;
-        state = vms_domain_state_load(store, dom, VMS_LOAD_EXCLUSIVE | VMS_LOAD_SNAPSHOTS, error);
-        if (!state || !(node = vms_domain_state_find(state, name, error)))
-            return -1;
-    }
     g_autoptr(GPtrArray) names = subtree_leaves_first(node, name);
+    /* The domain goes back to the parent first (revert stops a running QEMU
+     * and discards the state left), under the same lock and one record. */
+    if (current_goes &&
+        vms_snapshot_data_revert_then_discard(state, vms_tree_node_name(vms_tree_node_parent(node)),
+                                              0, names, progress, error) < 0)
+        return -1;
     return vms_snapshot_data_discard_locked(state, names, progress, error) ? (int)names->len : -1;
 }
 

@@ -365,8 +365,9 @@ static int revert_journaled(vms_domain_state *state, const vms_snapshot_def *sna
     return (int)discarded;
 }
 
-int vms_snapshot_data_revert_locked(vms_domain_state *state, const char *name, unsigned int flags,
-                                    const vms_progress *progress, vmsnap_error **error)
+int vms_snapshot_data_revert_then_discard(vms_domain_state *state, const char *name,
+                                          unsigned int flags, GPtrArray *then_discard,
+                                          const vms_progress *progress, vmsnap_error **error)
 {
     vmsnap_domain_state run = VMSNAP_DOMAIN_STATE_SHUTOFF;
     if (!vms_domain_require_not_crashed(state->store, state->name, &run, error))
@@ -392,14 +393,24 @@ int vms_snapshot_data_revert_locked(vms_domain_state *state, const char *name, u
 
     g_autoptr(vms_journal) journal = vms_journal_new("revert");
     g_ptr_array_add(journal->names, g_strdup(name));
+    for (guint i = 0; then_discard && i < then_discard->len; i++)
+        g_ptr_array_add(journal->names, g_strdup(g_ptr_array_index(then_discard, i)));
     journal->flags = flags;
     journal->was_running = run == VMSNAP_DOMAIN_STATE_RUNNING;
     if (!vms_journal_begin(state, journal, error))
         return -1;
     /* A failure here was cleaned up as it happened: nothing to recover. */
     int rc = revert_journaled(state, snap, run, flags, memory_fd, progress, journal, error);
-    vms_journal_end(state, journal);
+    /* With a discard to follow, its own record replaces this one. */
+    if (rc < 0 || !then_discard || then_discard->len == 0)
+        vms_journal_end(state, journal);
     return rc;
+}
+
+int vms_snapshot_data_revert_locked(vms_domain_state *state, const char *name, unsigned int flags,
+                                    const vms_progress *progress, vmsnap_error **error)
+{
+    return vms_snapshot_data_revert_then_discard(state, name, flags, NULL, progress, error);
 }
 
 int vms_snapshot_data_revert(vms_store *store, const char *dom, const char *name,

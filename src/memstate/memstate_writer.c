@@ -21,7 +21,6 @@
 #include <zstd.h>
 
 #include "util/error.h"
-#include "util/fault.h"
 
 #define GZIP_DEFAULT_LEVEL 1
 #define ZSTD_DEFAULT_LEVEL 1
@@ -497,8 +496,6 @@ bool vms_memstate_writer_pump(vms_memstate_writer *w, int in_fd, const vms_progr
         if (!vms_memstate_writer_write(w, buf, (size_t)n, error) ||
             !adapt_level(w, in_fd, capacity, error))
             return false;
-        if (w->bytes_in >= PROGRESS_STEP && w->bytes_in - (uint64_t)n < PROGRESS_STEP)
-            vms_fault_point("memory.streaming"); /* once, 16 MiB in */
         if (w->bytes_in - reported >= PROGRESS_STEP) {
             reported = w->bytes_in;
             vms_progress_report(progress, "saving memory", w->bytes_in, MAX(total, w->bytes_in));

@@ -4,6 +4,8 @@
  */
 #include "qemu/qmp_util.h"
 
+#include "qemu/qmp_parse.h"
+
 #include "util/error.h"
 
 #include <string.h>
@@ -37,8 +39,12 @@ vms_qmp_value *vms_qmp_command_json(vms_qmp *qmp, const char *command, const cha
     if (!reply)
         return NULL;
     /* The reply is text this client already parsed with limits and wrote
-     * back compact: plain parsing is enough here. */
-    vms_qmp_value *value = json_tokener_parse(reply);
+     * back compact; parse it again with the same depth (json-c's default,
+     * 32, is less than a query-block of a long backing chain nests). */
+    struct json_tokener *tok = json_tokener_new_ex(VMS_QMP_MAX_DEPTH + 1);
+    vms_qmp_value *value = tok ? json_tokener_parse_ex(tok, reply, -1) : NULL;
+    if (tok)
+        json_tokener_free(tok);
     if (!value)
         vms_error_set(error, VMSNAP_ERR_QEMU, "QEMU's reply to '%s' is not JSON: %.120s", command,
                       reply);

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import xml.etree.ElementTree as ET
 import time
 import unittest
 
@@ -304,6 +305,20 @@ class GuestTestCase(unittest.TestCase):
         boot, {"vda": "N" or "none", ...}, once it says it is ready."""
         ready, _ = self.serial.wait_for(READY, deadline=BOOT_DEADLINE)
         return {m.group(1): m.group(2) for i, m in self.serial.find(DISK) if i < ready}
+
+    def files_in_use(self, dom=DOM):
+        """Every image the current state or a snapshot of @dom needs: the
+        current disks and each snapshot's files, with their backing chains."""
+        roots = [d.find("source").get("file")
+                 for d in ET.fromstring(self.ok("dumpxml", dom)).iterfind("devices/disk")]
+        for name in self.ok("snapshot-list", dom, "--name").split():
+            xml = ET.fromstring(self.ok("snapshot-dumpxml", dom, name))
+            roots += [d.find("source").get("file")
+                      for d in xml.iterfind("domain/devices/disk")]
+        used = set()
+        for root in roots:
+            used |= {f for f, _fmt in backing_chain(root)}
+        return used
 
     def assert_shut_off(self, pid):
         self.assertTrue(wait_pid_gone(pid), f"QEMU (pid {pid}) still runs")

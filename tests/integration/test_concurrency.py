@@ -23,7 +23,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 
-from guestlib import DOM, GuestTestCase, backing_chain, check_image
+from guestlib import DOM, GuestTestCase, check_image
 import guestlib
 import tap
 
@@ -52,20 +52,6 @@ class ConcurrencyTest(GuestTestCase):
              "print('locked', flush=True)\n"
              "time.sleep(600)\n", self.lock_path(dom)],
             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-
-    def files_in_use(self, dom=DOM):
-        """Every image the current state or a snapshot of @dom needs, with
-        their backing chains."""
-        roots = [d.find("source").get("file")
-                 for d in ET.fromstring(self.ok("dumpxml", dom)).iterfind("devices/disk")]
-        for name in self.ok("snapshot-list", dom, "--name").split():
-            xml = ET.fromstring(self.ok("snapshot-dumpxml", dom, name))
-            roots += [d.find("source").get("file")
-                      for d in xml.iterfind("domain/devices/disk")]
-        used = set()
-        for root in roots:
-            used |= {f for f, _fmt in backing_chain(root)}
-        return used
 
     def test_eight_commands_at_once_on_one_domain(self):
         self.define()
