@@ -174,6 +174,7 @@ fuzz_one() {
     fuzz_qmp_message) dict=(-dict=fuzz/qmp.dict) ;;
     fuzz_memstate) dict=(-dict=fuzz/memstate.dict) ;;
     fuzz_qcow2) dict=(-dict=fuzz/qcow2.dict) ;;
+    fuzz_journal) dict=(-dict=fuzz/journal.dict) ;;
     *) dict=(-dict=fuzz/xml.dict) ;;
     esac
     mkdir -p "$work" "$artifacts"
