@@ -215,6 +215,24 @@ class MemorySnapshotTestCase(FullSnapshotTestCase):
         self.assertRegex(out, r"^full: DAMAGED\n  snapshot 'full' is damaged: disk vdb: ")
         self.assertTrue(out.endswith("1 snapshot verified, 1 damaged\n"), out)
 
+    def test_long_chain_while_running(self):
+        # QEMU's query-block nests one level per backing file: a chain of
+        # 40 overlays is deeper than json-c's default limit (32), which
+        # once made every QMP call on such a domain fail.
+        self.define()
+        self.boot()
+        self.wait_counter(1)
+        for i in range(40):
+            self.ok("snapshot-create-as", DOM, f"d{i}", "--disk-only")
+        self.create("full", "--memspec", "snapshot=external")
+        self.ok("snapshot-delete", DOM, "d20")
+        self.assertTrue(self.ok("snapshot-verify", DOM).endswith(
+            "40 snapshots verified, all intact\n"))
+        last = self.last_counter()
+        self.revert("full")
+        self.assertGreater(self.resumed_counter(), 0)
+        self.wait_counter(last)
+
     # -- failures ----------------------------------------------------------------
 
     def test_qemu_killed_mid_save_leaves_nothing(self):
