@@ -16,6 +16,10 @@ VMSNAP_FAULT=<point>: the process kills itself there (SIGKILL, as kill -9),
 - the guest's data is intact: the current disks read what they read before
   (or, after a revert, what the snapshot holds), every snapshot reads what
   it read before; a running guest runs and counts on.
+And a full file system (a small tmpfs; the tests run as root): a memory
+file that does not fit leaves a disk-only snapshot and a guest that runs on
+(QEMU's stream is still read to its end), an overlay that does not fit
+leaves nothing changed.
 """
 
 import os
@@ -277,6 +281,79 @@ class FaultTest(GuestTestCase):
             self.serial.prefix, self.serial.start = b"", 0
             self.assert_guest_counts_on()
         self.each_fault(setup, ["snapshot-revert", DOM, "s"], check)
+
+
+    def test_delete_running(self):
+        def setup():
+            self.running_guest()
+            for name in ("a", "b"):
+                self.wait_counter(self.last_counter() + 1)
+                self.ok("snapshot-create-as", DOM, name, "--disk-only")
+            return self.export_state("before")
+
+        def check(point, report, before):
+            self.assertIn("completed", report)
+            self.assertEqual(self.ok("snapshot-list", DOM, "--name").split(), ["b"])
+            after = self.export_state("after")
+            self.assert_same(before, after, [k for k in before if k[0] == "b"])
+            self.assert_guest_counts_on()
+        self.each_fault(setup, ["snapshot-delete", DOM, "a"], check)
+
+    # -- a full file system ------------------------------------------------------------
+
+    def small_fs(self, mib):
+        """A tmpfs of @mib MiB, unmounted at the end of the test."""
+        mnt = os.path.join(self.tmp, f"small-{mib}")
+        os.mkdir(mnt)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={mib}m,mode=0700", "tmpfs", mnt],
+                       check=True, capture_output=True)
+        self.addCleanup(subprocess.run, ["umount", "-l", mnt], capture_output=True)
+        return mnt
+
+    def test_memory_file_on_a_full_disk(self):
+        # The memory does not fit: QEMU's stream is still read to its end
+        # (the guest must not freeze), the disks stay taken as a disk-only
+        # snapshot, the partial file goes.
+        self.define()
+        self.boot()
+        self.wait_counter(2)
+        mem = os.path.join(self.small_fs(8), "s.mem")
+        code, out, err = self.vmsnap("snapshot-create-as", DOM, "s", "--memspec", mem)
+        self.assertEqual((code, out), (1, ""))
+        self.assertEqual(err, f"error: the disks of snapshot 's' were taken, but not its memory, "
+                              f"so it was kept as a disk-only snapshot: cannot write memory file "
+                              f"'{mem}': writing the memory file: No space left on device\n")
+        self.assertFalse(os.path.exists(mem))
+        self.assertIn("<state>disk-snapshot</state>", self.ok("snapshot-dumpxml", DOM, "s"))
+        self.assert_guest_counts_on()
+        self.assert_consistent()
+
+    def test_overlay_on_a_full_disk(self):
+        # No room for the overlay: nothing changes, the guest runs on.
+        fs = self.small_fs(2)
+        disk = os.path.join(fs, "vda.qcow2")
+        qemu_img("create", "-q", "-f", "qcow2", disk, "16M")
+        xml = guestlib.DOMAIN_XML.format(
+            name=DOM, kernel=os.path.join(guestlib.GUEST_DIR, "vmlinuz"),
+            initrd=os.path.join(guestlib.GUEST_DIR, "initrd.img"),
+            disks=guestlib.DISK_XML.format(fmt="qcow2", path=disk, target="vda"),
+            serial="<serial type='pty'/>")
+        path = os.path.join(self.tmp, "full.xml")
+        with open(path, "w") as f:
+            f.write(xml)
+        self.ok("define", path)
+        self.boot()
+        self.wait_counter(2)  # the guest's sector is allocated: it writes on in place
+        st = os.statvfs(fs)
+        with open(os.path.join(fs, "filler"), "wb") as f:  # leave 8 KiB free
+            f.write(b"\1" * max(st.f_bavail * st.f_frsize - 8192, 0))
+        code, out, err = self.vmsnap("snapshot-create-as", DOM, "s", "--disk-only")
+        self.assertEqual((code, out), (1, ""))
+        self.assertRegex(err, r"^error: .*No space left on device")
+        self.assertEqual(self.ok("snapshot-list", DOM, "--name"), "")
+        self.assertEqual(sorted(os.listdir(fs)), ["filler", "vda.qcow2"])
+        self.assertEqual(self.current_disks(), {"vda": disk})
+        self.assert_guest_counts_on()
 
 
 if __name__ == "__main__":
