@@ -24,6 +24,7 @@ import stat
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 
 from guestlib import DOM, backing_chain, check_image, wait_pid_gone
 import guestlib
@@ -195,6 +196,29 @@ class MemorySnapshotTestCase(FullSnapshotTestCase):
         self.assertEqual(out.splitlines()[-1], "2 snapshots verified, 2 damaged")
         self.assertIn(f"s2: DAMAGED\n  snapshot 's2' is damaged: the memory file '{s2}' of "
                       "snapshot 's2' is missing", out)
+
+    def test_memory_file_of_another_domain_is_refused(self):
+        # Another domain's memory file put in place of this one's: its header
+        # names the other domain, so the revert refuses before anything stops.
+        self.define(dom="other")
+        self.define()
+        for dom in ("other", DOM):
+            self.ok("start", dom)
+        self.wait_counter(1)
+        self.ok("snapshot-create-as", "other", "o1", "--memspec", "snapshot=external")
+        self.create("s1", "--memspec", "snapshot=external")
+        mine = self.memory_file("s1")
+        theirs = ET.fromstring(self.ok("snapshot-dumpxml", "other", "o1")).find("memory").get(
+            "file")
+        uuid_of = {d: ET.fromstring(self.ok("dumpxml", d)).findtext("uuid") for d in (DOM, "other")}
+        os.replace(theirs, mine)
+        pid = self.qemu_pid()
+        code, out, err = self.vmsnap("snapshot-revert", DOM, "s1")
+        self.assertEqual((code, out, err), (
+            1, "", f"error: the memory file '{mine}' of snapshot 's1' cannot be used: it belongs "
+                   f"to another domain (uuid {uuid_of['other']}, not {uuid_of[DOM]}); nothing "
+                   f"was changed ('--force' loads it anyway)\n"))
+        self.assertEqual(self.qemu_pid(), pid)
 
     def test_verify_checks_disk_files(self):
         self.define(disks=TWO_QCOW2)
