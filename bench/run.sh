@@ -17,6 +17,8 @@
 #                                 results file
 #   --no-libvirt                  leave libvirt out (no daemon needed)
 #   --no-install                  install nothing (fail if something is missing)
+#   --no-build                    use the build directory as it is (the bench
+#                                 suite's smoke test: meson built it)
 #   --build DIR                   build directory (default: build-bench)
 #   --out DIR                     results, plots and table (default: docs/bench;
 #                                 with --smoke a scratch directory)
@@ -48,6 +50,7 @@ smoke=0
 plot_only=0
 use_libvirt=1
 install=1
+do_build=1
 scenarios=()
 while (($#)); do
     case $1 in
@@ -57,6 +60,7 @@ while (($#)); do
     --plot-only) plot_only=1 ;;
     --no-libvirt) use_libvirt=0 ;;
     --no-install) install=0 ;;
+    --no-build) do_build=0 ;;
     --build) build=$(realpath -m "$2"); shift ;;
     --out) out=$(realpath -m "$2"); shift ;;
     -h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -104,7 +108,14 @@ trap finish EXIT
 trap 'exit 130' INT TERM
 
 ((install)) && bench_install
-bench_build
+if ((do_build)); then
+    bench_build
+else
+    vmsnap=$build/tools/vmsnap/vmsnap guest=$build/tests/guest
+    for f in "$vmsnap" "$build/bench/build_tree" "$guest/vmlinuz" "$build/src/libvmsnap_internal.a"; do
+        [ -e "$f" ] || bench_die "$f is missing; build it (ninja -C $build)"
+    done
+fi
 ((use_libvirt)) && bench_libvirt_start
 
 # Results: the scenarios run now replace their old rows.
@@ -607,4 +618,18 @@ for s in "${scenarios[@]}"; do
     *) bench_die "no scenario '$s' (1 to 6)" ;;
     esac
 done
-report
+report || exit 1
+# A smoke run checks that every scenario still runs: any failure fails it
+# (a refusal is the anchor's answer, not a failure).
+if ((smoke)); then
+    status=0
+    for s in "${scenarios[@]}"; do
+        grep -q "^$s"$'\t' "$results" || { echo "bench: smoke: scenario $s recorded nothing" >&2; status=1; }
+    done
+    if grep -P '\tfailed: ' "$results" >&2; then
+        echo "bench: smoke: the lines above failed" >&2
+        status=1
+    fi
+    ((status == 0)) && echo "bench: smoke: every scenario ran (one repetition, smallest sizes: not figures to quote)"
+    exit $status
+fi
