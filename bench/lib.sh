@@ -244,7 +244,7 @@ timed() {
     # Shell functions cannot be exec'd: spell out the two used here.
     case $1 in
     vs) set -- "$vmsnap" --dir "${@:2}" ;;
-    strace_qmp) set -- strace -f --seccomp-bpf -e trace=read,recvfrom,recvmsg -s 65536 -o "$2" "${@:3}" ;;
+    strace_qmp) set -- strace -f --seccomp-bpf -e trace=recvfrom,recvmsg -s 65536 -o "$2" "${@:3}" ;;
     esac
     start=$(date +%s%N)
     /usr/bin/time -f %M -o "$work/time.out" "$@" >/dev/null 2>"$work/cmd.err"

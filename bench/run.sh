@@ -216,7 +216,7 @@ scenario1() {
                 vmsnap)
                     if timed ms strace_qmp "$d/strace.$r" "$vmsnap" --dir "$d/state" \
                         snapshot-create-as g1 "f$r" --live --memspec "file=$d/g1.mem$r,snapshot=external"; then
-                        record 1 "full snapshot" "$z" vmsnap "total ms" "$r" "$ms" "wall time (under strace -e read)"
+                        record 1 "full snapshot" "$z" vmsnap "total ms" "$r" "$ms" "wall time (under strace -e recvfrom)"
                         record 1 "full snapshot" "$z" vmsnap "peak RSS MiB" "$r" "$bench_rss" "/usr/bin/time %M"
                         record 1 "full snapshot" "$z" vmsnap "file MiB" "$r" \
                             "$(($(stat -c %s "$d/g1.mem$r") / 1048576))" "memory file size"
@@ -360,7 +360,7 @@ scenario3() {
             case $t in
             vmsnap)
                 if timed ms strace_qmp "$d/strace" "$vmsnap" --dir "$d/state" snapshot-create-as g3 "d$r" --disk-only; then
-                    record 3 "disk-only snapshot" "$z" vmsnap "total ms" "$r" "$ms" "wall time (under strace -e read)"
+                    record 3 "disk-only snapshot" "$z" vmsnap "total ms" "$r" "$ms" "wall time (under strace -e recvfrom)"
                     record_pause 3 "disk-only snapshot" "$z" vmsnap "$r" \
                         "$(python3 "$top/bench/qmp.py" pause-strace "$d/strace")" "QEMU STOP→RESUME events"
                 else
@@ -509,7 +509,7 @@ scenario5() {
             for t in $(rotate $((r - 1)) "${tools[@]}"); do
                 local tool=$t cli=(vs "$d/state") dom=m5 del
                 [ "$t" = virsh ] && tool=virsh cli=(virsh)
-                del=$(printf 'snap%06d' $(((n / 4 + r) % n)))
+                del=$(printf 'snap%06d' $(((n / 2 + r) % n))) # never the middle one
                 extra_xml=$d/extra-$t.xml
                 printf "<domainsnapshot><name>extra%d</name><state>shutoff</state><parent><name>%s</name></parent><creationTime>%d</creationTime><memory snapshot='no'/><disks><disk name='vda' snapshot='internal'/></disks>%s</domainsnapshot>\n" \
                     "$r" "$mid" $((1800000000 + r)) "$([ "$t" = virsh ] && virsh dumpxml m5)" >"$extra_xml"
