@@ -282,7 +282,7 @@ bench_machine() {
     printf 'cpu\t%s, %s cores, %s\n' "$cpu" "$(nproc)" \
         "$(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo)"
     printf 'kernel\t%s\n' "$(uname -sr)"
-    printf 'disk\t%s at %s\n' "$(df -T "$work" | awk 'NR==2 {print $2}')" "$work"
+    printf 'disk\t%s at %s\n' "$(df -T "$work" | awk 'NR==2 {print $2}')" "$(dirname "$work")"
     printf 'qemu\t%s\n' "$(qemu-system-x86_64 --version | head -n 1)"
     printf 'libvirt\t%s\n' "$(virsh --version 2>/dev/null || echo 'not installed')"
     printf 'vmsnap\t%s (%s build)\n' "$("$vmsnap" --version)" \

@@ -175,8 +175,8 @@ def dq(text):
 
 def plot_time_per_scenario(out, groups):
     """Bars: median per tool in each timed case of scenarios 1-4, error bars min-max."""
-    cases = [(k, figs) for k, figs in groups.items()
-             if k[0] in "1234" and k[3] in ("total ms", "pause ms")]
+    cases = sorted(((k, figs) for k, figs in groups.items()
+                    if k[0] in "1234" and k[3] in ("total ms", "pause ms")), key=lambda kv: kv[0][0])
     if not cases:
         return False
     tools = []
@@ -225,7 +225,7 @@ plot {", ".join(plots)}
     return True
 
 
-def plot_lines(out, name, title, xlabel, series, logx=False):
+def plot_lines(out, name, title, xlabel, series, logx=False, colour_by_what=True):
     """series: list of (title, [(x, lo, med, hi)])."""
     series = [(t, pts) for t, pts in series if pts]
     if not series:
@@ -233,10 +233,20 @@ def plot_lines(out, name, title, xlabel, series, logx=False):
     with open(os.path.join(out, name + ".dat"), "w") as f:
         for t, pts in series:
             f.write(f"# {t}\n" + "\n".join(f"{x} {med} {lo} {hi}" for x, lo, med, hi in pts) + "\n\n\n")
-    plots = []
+    # Titles are "TOOL: WHAT". By default one colour per WHAT, solid for
+    # vmsnap and dashed for the anchors; else one colour per TOOL, solid
+    # for the first WHAT (total) and dashed for the others (pause).
+    plots, colours = [], {}
     for i, (t, _pts) in enumerate(series):
-        dash = "dt 2" if not t.startswith("vmsnap") else "dt 1"
-        plots.append(f"'{name}.dat' index {i} using 1:2:3:4 with yerrorlines lw 2 {dash} lc {i + 1} title {dq(t)}")
+        tool, what = t.split(": ", 1)
+        if colour_by_what:
+            dash = "dt 1" if tool.startswith("vmsnap") else "dt 2"
+        else:
+            dash = "dt 1" if what == "total" else "dt 2"
+            what = tool
+        colour = colours.setdefault(what, len(colours) + 1)
+        plots.append(f"'{name}.dat' index {i} using 1:2:3:4 with yerrorlines lw 2 {dash} lc {colour} "
+                     f"title {dq(t)}")
     xs = sorted({p[0] for _t, pts in series for p in pts})
     gnuplot(out, name, f"""
 set terminal pngcairo size 1100,650 font 'sans,9'
@@ -274,10 +284,10 @@ def plot_all(out, rows):
             if st:
                 series.setdefault(f"{t}: {metric.replace(' ms', '')}", []).append((mib, *st))
     if plot_lines(out, "cost-vs-ram", "Full snapshot of a running guest vs guest RAM",
-                  "guest RAM (MiB), most of it dirtied", list(series.items())):
+                  "guest RAM (MiB), most of it dirtied", list(series.items()), colour_by_what=False):
         made.append("cost-vs-ram.png")
     series = collections.OrderedDict()
-    for (s, case, size, metric), figs in groups.items():
+    for (s, case, size, metric), figs in sorted(groups.items(), key=lambda kv: kv[0][1]):
         if s != "5" or metric != "total ms" or case.startswith("import"):
             continue
         n = int(size.split()[0])
