@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/lib.sh: helpers shared by the benchmark scripts (sourced, not run):
 # installing what a run needs, building vmsnap and the test guest, starting
 # libvirt's daemons, booting the test guest under vmsnap, libvirt and bare

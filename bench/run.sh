@@ -101,7 +101,6 @@ fi
 finish() {
     bench_cleanup
     bench_stop_daemons
-    if ((smoke)) || [ -n "${BENCH_KEEP:-}" ]; then :; fi
     rm -rf "$work"
 }
 trap finish EXIT
