@@ -30,8 +30,8 @@
 #   2  revert to a full and to a disk-only snapshot (256 MiB guest)
 #   3  disk-only snapshot of a running guest: pause and total
 #   4  delete/merge of an external snapshot with 1 GiB of changed data:
-#      vmsnap snapshot-delete (shut off, running) vs qemu-img commit vs
-#      virsh blockcommit --active --pivot
+#      vmsnap snapshot-delete (shut off, running) vs virsh snapshot-delete
+#      (the same) vs qemu-img commit vs virsh blockcommit --active --pivot
 #   5  metadata at 10, 1,000, 10,000 snapshots: create one, list, tree,
 #      lookup, delete one
 #   6  memory-file throughput: save, verify, restore with none/gzip/zstd vs
@@ -394,7 +394,7 @@ scenario4() {
     mkdir -p "$d"
     mkdir -p -m 700 "$d/state"
     local tools=(vmsnap-off vmsnap-run qemu-img)
-    ((use_libvirt)) && tools+=(virsh)
+    ((use_libvirt)) && tools+=(virsh virsh-delete-off virsh-delete-run)
     # fill FILE PATTERN: MIB of PATTERN at offset 0.
     fill() { qemu-io -f qcow2 -c "write -P $2 0 ${mib}M" "$1" >/dev/null || bench_die "qemu-io write $1 failed"; }
     # vmsnap_chain NAME: domain NAME (shut off) on base + snapshot s + 1 GiB
@@ -411,6 +411,23 @@ scenario4() {
         local overlay
         overlay=$(vs "$d/state" dumpxml "$1" | sed -n "s/.*<source file='\([^']*\)'.*/\1/p" | head -n 1)
         fill "$overlay" 0x5a
+    }
+    # virsh_chain NAME: the same as vmsnap_chain under libvirt (its snapshot
+    # made by virsh, shut off).
+    virsh_chain() {
+        virsh destroy "$1" >/dev/null 2>&1
+        virsh undefine "$1" --snapshots-metadata >/dev/null 2>&1
+        rm -f "$d/$1".*
+        qemu-img create -q -f qcow2 "$d/$1.qcow2" 2G
+        fill "$d/$1.qcow2" 0x11
+        domain_xml "$1" 256 0 "$d/$1.qcow2" \
+            "<serial type='file'><source path='$d/$1.serial'/></serial>" >"$d/$1.xml"
+        virsh define "$d/$1.xml" >/dev/null
+        bench_virsh_domains+=("$1")
+        virsh snapshot-create-as "$1" s --disk-only \
+            --diskspec "vda,snapshot=external,file=$d/$1.s.qcow2" >/dev/null ||
+            bench_die "virsh snapshot of $1 failed"
+        fill "$d/$1.s.qcow2" 0x5a
     }
     plain_chain() { # NAME: base + overlay made with qemu-img
         rm -f "$d/$1".*
@@ -455,6 +472,17 @@ scenario4() {
                     virsh blockcommit l4 vda --active --pivot --wait
                 virsh destroy l4 >/dev/null 2>&1
                 rm -f "$d/l4.serial"
+                ;;
+            virsh-delete-off)
+                virsh_chain l4o
+                timed_record 4 "merge, shut off" "$z" "virsh snapshot-delete" "$r" virsh snapshot-delete l4o s
+                ;;
+            virsh-delete-run)
+                virsh_chain l4r
+                virsh start l4r >/dev/null || bench_die "virsh start l4r failed"
+                wait_counting "$d/l4r.serial" 300
+                timed_record 4 "merge, running" "$z" "virsh snapshot-delete" "$r" virsh snapshot-delete l4r s
+                virsh destroy l4r >/dev/null 2>&1
                 ;;
             esac
         done
