@@ -11,6 +11,7 @@ packages=(
     libglib2.0-dev libxml2-dev libjson-c-dev zlib1g-dev libzstd-dev libxxhash-dev
     clang libclang-rt-dev clang-format valgrind
     qemu-system-x86 qemu-utils
+    strace time
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
