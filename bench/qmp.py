@@ -6,6 +6,7 @@
                                   migrate "exec:cat > FILE", wait, cont. Prints
                                   "TOTAL_MS PAUSE_MS DOWNTIME_MS".
   qmp.py quit SOCK                quit a bare QEMU
+  qmp.py migrate-bg SOCK FILE      the same with QEMU's background-snapshot
   qmp.py pause-strace LOG         the guest pause seen in an strace of vmsnap
                                   reading its QMP socket: QEMU's STOP and
                                   RESUME event timestamps. Prints ms or "-".
@@ -72,8 +73,13 @@ def pause_ms(pairs):
     return total * 1000
 
 
-def migrate(sock, path):
+def migrate(sock, path, background=False):
+    """Bare QEMU's migration of the running guest to a file: precopy (the
+    guest pauses for the last pass), or with @background QEMU's background
+    snapshot (the memory as at the start; QEMU resumes the guest itself)."""
     q = Qmp(sock)
+    q.cmd("migrate-set-capabilities",
+          capabilities=[{"capability": "background-snapshot", "state": background}])
     q.cmd("migrate-set-parameters", **{"max-bandwidth": 10**12})
     start = time.time()
     q.cmd("migrate", uri=f"exec:cat > {path}")
@@ -85,7 +91,8 @@ def migrate(sock, path):
         if info.get("status") == "failed" or time.time() > deadline:
             raise SystemExit(f"qmp.py: migration {info.get('status')}: {info.get('error-desc', '')}")
         time.sleep(0.005)
-    q.cmd("cont")
+    if not background:
+        q.cmd("cont")
     total = (time.time() - start) * 1000
     # The RESUME event may come just after cont's return.
     q.cmd("query-status")
@@ -125,6 +132,8 @@ def main():
     cmd = sys.argv[1]
     if cmd == "migrate":
         migrate(sys.argv[2], sys.argv[3])
+    elif cmd == "migrate-bg":
+        migrate(sys.argv[2], sys.argv[3], background=True)
     elif cmd == "quit":
         try:
             Qmp(sys.argv[2], timeout=2).cmd("quit")
