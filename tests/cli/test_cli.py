@@ -160,7 +160,7 @@ class CliTestCase(unittest.TestCase):
 
 class GlobalOptionsTest(CliTestCase):
     def test_version(self):
-        self.assertEqual(self.ok("--version", use_dir=False), "vmsnap 0.2.0\n")
+        self.assertEqual(self.ok("--version", use_dir=False), "vmsnap 0.3.0\n")
 
     def test_help_lists_every_command(self):
         out = self.ok("--help", use_dir=False)
