@@ -229,10 +229,12 @@ static bool read_child_answer(int chan_fd, pid_t pid, char checksum[33], const c
     return false;
 }
 
-bool vms_memory_save(vms_qmp *qmp, int fd, const char *path, const vms_snapshot_def *def,
-                     const vms_domain_def *domain, bool live, const vms_progress *progress,
-                     vms_memory_saved *saved, vmsnap_error **error)
+bool vms_memory_save_begin(vms_qmp *qmp, int fd, const char *path, const vms_snapshot_def *def,
+                           const vms_domain_def *domain, bool live, vms_memory_saving *saving,
+                           vmsnap_error **error)
 {
+    *saving = (vms_memory_saving){.pid = -1, .chan = -1, .path = path};
+    saving->kind = live ? VMS_MIGRATION_SAVE_LIVE : VMS_MIGRATION_SAVE;
     vms_memstate_info info;
     fill_header(&info, def, domain, vms_qmp_qemu_version(qmp));
     /* data: QEMU's stream to the child; chan: the parent's word ('F' or
@@ -262,20 +264,55 @@ bool vms_memory_save(vms_qmp *qmp, int fd, const char *path, const vms_snapshot_
         close(chan[0]);
         return false;
     }
-    vms_migration_kind kind = live ? VMS_MIGRATION_SAVE_LIVE : VMS_MIGRATION_SAVE;
-    vmsnap_error *qemu_error = NULL;
-    bool started = vms_qemu_migration_start(qmp, data[1], kind, &qemu_error);
+    saving->pid = pid;
+    saving->chan = chan[0];
+    saving->fdname = vms_qemu_migration_prepare(qmp, data[1], saving->kind, error);
     /* QEMU holds its own copy: the pipe ends when QEMU closes it. */
     close(data[1]);
+    if (!saving->fdname) {
+        vms_memory_save_abort(qmp, saving);
+        return false;
+    }
+    return true;
+}
+
+/* Tell the child how it ended ('F': QEMU completed, finish the file; 'A':
+ * leave it) and take its answer. */
+static bool child_verdict(vms_memory_saving *saving, bool completed, char checksum[33],
+                          vmsnap_error **error)
+{
+    char command = completed ? 'F' : 'A';
+    (void)!send(saving->chan, &command, 1, MSG_NOSIGNAL);
+    bool written = read_child_answer(saving->chan, saving->pid, checksum, saving->path, error);
+    close(saving->chan);
+    saving->chan = -1;
+    saving->pid = -1;
+    g_clear_pointer(&saving->fdname, g_free);
+    return written;
+}
+
+void vms_memory_save_abort(vms_qmp *qmp, vms_memory_saving *saving)
+{
+    if (saving->fdname)
+        vms_qemu_migration_drop_fd(qmp, saving->fdname); /* the child sees EOF */
+    if (saving->pid > 0) {
+        char checksum[33];
+        child_verdict(saving, false, checksum, NULL);
+    }
+    g_clear_pointer(&saving->fdname, g_free);
+}
+
+bool vms_memory_save_end(vms_qmp *qmp, vms_memory_saving *saving, const vms_progress *progress,
+                         vms_memory_saved *saved, vmsnap_error **error)
+{
+    vmsnap_error *qemu_error = NULL;
+    bool started = vms_qemu_migration_go(qmp, saving->fdname, saving->kind, &qemu_error);
     vms_fault_point("memory.saving");
     vms_migration_stats stats = {.downtime_ms = -1};
-    bool completed = started && vms_qemu_migration_wait(qmp, kind, -1, SAVE_TIMEOUT_MS, progress,
-                                                        &stats, &qemu_error);
-    char command = completed ? 'F' : 'A';
-    (void)!send(chan[0], &command, 1, MSG_NOSIGNAL);
+    bool completed = started && vms_qemu_migration_wait(qmp, saving->kind, -1, SAVE_TIMEOUT_MS,
+                                                        progress, &stats, &qemu_error);
     vmsnap_error *file_error = NULL;
-    bool written = read_child_answer(chan[0], pid, saved->checksum, path, &file_error);
-    close(chan[0]);
+    bool written = child_verdict(saving, completed, saved->checksum, &file_error);
     if (!completed) {
         vmsnap_error_free(file_error);
         vms_error_propagate(error, qemu_error);
@@ -335,28 +372,30 @@ bool vms_memory_file_check(const vms_snapshot_def *def, int fd, const vms_domain
     return true;
 }
 
-/* Feed a memory-state file into QEMU through a socket (a reader that died
- * gives EPIPE, not SIGPIPE, and the file's checksums are checked on the
- * way). */
+/* Feed a memory-state file into QEMU through a pipe grown to 1 MiB (a
+ * reader that died gives EPIPE, not SIGPIPE: the writer blocks the signal),
+ * the file's checksums checked on the way. */
 static bool load_memstate(vms_qmp *qmp, int fd, bool trusted, const vms_progress *progress,
                           vmsnap_error **error)
 {
     int ends[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) < 0) {
-        vms_error_set_errno(error, VMSNAP_ERR_IO, errno, "cannot make a socket pair for QEMU");
+    if (pipe2(ends, O_CLOEXEC) < 0) {
+        vms_error_set_errno(error, VMSNAP_ERR_IO, errno, "cannot make a pipe for QEMU");
         return false;
     }
-    bool started = vms_qemu_migration_start(qmp, ends[1], VMS_MIGRATION_LOAD, error);
-    close(ends[1]);
+    int qemu_end = ends[0], feed = ends[1];
+    (void)fcntl(feed, F_SETPIPE_SZ, 1024 * 1024); /* fewer round trips; optional */
+    bool started = vms_qemu_migration_start(qmp, qemu_end, VMS_MIGRATION_LOAD, error);
+    close(qemu_end);
     if (!started) {
-        close(ends[0]);
+        close(feed);
         return false;
     }
     vmsnap_error *feed_error = NULL;
-    bool fed = trusted ? vms_memstate_restore_unchecked_to_fd(fd, ends[0], progress, &feed_error)
-                       : vms_memstate_restore_to_fd(fd, ends[0], NULL, progress, &feed_error);
+    bool fed = trusted ? vms_memstate_restore_unchecked_to_fd(fd, feed, progress, &feed_error)
+                       : vms_memstate_restore_to_fd(fd, feed, NULL, progress, &feed_error);
     /* The end of the stream: QEMU finishes, or fails on a short one. */
-    close(ends[0]);
+    close(feed);
     vmsnap_error *wait_error = NULL;
     bool loaded = vms_qemu_migration_wait(qmp, VMS_MIGRATION_LOAD, -1, LOAD_TIMEOUT_MS, NULL, NULL,
                                           &wait_error);
