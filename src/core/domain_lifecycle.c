@@ -228,6 +228,9 @@ bool vms_domain_restore_locked(vms_store *store, const char *dom, const vms_doma
     }
     if (!ok) {
         vms_error_prefix(error, "cannot resume domain '%s' from its saved memory: ", dom);
+        /* QEMU answers one QMP client at a time: the stop below needs this
+         * connection gone. */
+        g_clear_pointer(&qmp, vms_qmp_free);
         abandon_restore(store, dom, error);
     }
     return ok;

@@ -394,18 +394,15 @@ static bool load_memstate(vms_qmp *qmp, int fd, bool trusted, const vms_progress
     vmsnap_error *feed_error = NULL;
     bool fed = trusted ? vms_memstate_restore_unchecked_to_fd(fd, feed, progress, &feed_error)
                        : vms_memstate_restore_to_fd(fd, feed, NULL, progress, &feed_error);
-    /* The end of the stream: QEMU finishes, or fails on a short one. */
     close(feed);
-    vmsnap_error *wait_error = NULL;
-    bool loaded = vms_qemu_migration_wait(qmp, VMS_MIGRATION_LOAD, -1, LOAD_TIMEOUT_MS, NULL, NULL,
-                                          &wait_error);
+    /* A feed that failed is the answer: the caller stops this QEMU (which,
+     * fed nothing, may not even notice the end of a pipe). */
     if (!fed) {
-        vmsnap_error_free(wait_error);
         vms_error_propagate(error, feed_error);
         return false;
     }
-    vms_error_propagate(error, wait_error);
-    return loaded;
+    return vms_qemu_migration_wait(qmp, VMS_MIGRATION_LOAD, -1, LOAD_TIMEOUT_MS, NULL, NULL,
+                                   error);
 }
 
 bool vms_memory_load(vms_qmp *qmp, int fd, bool trusted, const vms_progress *progress,

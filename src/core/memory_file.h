@@ -13,6 +13,7 @@
 #include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <vmsnap/vmsnap.h>
 
 #include "conf/snapshot_conf.h"
@@ -46,18 +47,34 @@ typedef struct {
     int64_t qemu_downtime_ms; /* QEMU's figure; -1 unknown */
 } vms_memory_saved;
 
+/* A memory save in progress: its writer child, and QEMU's name for the
+ * pipe into it. */
+typedef struct {
+    pid_t pid;
+    int chan;
+    char *fdname;
+    int kind; /* vms_migration_kind */
+    const char *path;
+} vms_memory_saving;
+
 /* Save the VM state of the guest behind @qmp into the new, empty file @fd
  * (@path for messages) as a memory-state file of snapshot @def of domain
- * @domain (its uuid, name, compression and RAM size go in the header).
- * @live: QEMU's background snapshot (the guest runs on while the memory as
- * it was at the start is written); else the guest must be paused. QEMU
- * writes into a pipe and this process compresses, checksums and writes the
- * file, reporting "saving memory". The file is complete (trailer written,
- * fsync'd) only once QEMU reported the migration completed; on failure
- * the caller removes it. */
-bool vms_memory_save(vms_qmp *qmp, int fd, const char *path, const vms_snapshot_def *def,
-                     const vms_domain_def *domain, bool live, const vms_progress *progress,
-                     vms_memory_saved *saved, vmsnap_error **error);
+ * @domain (its uuid, name, compression and RAM size go in the header), in
+ * two steps so that the guest's pause holds only the 'migrate' command:
+ * _begin starts the writer (a child process that reads QEMU's stream to its
+ * end whatever happens: ADR 0008) and hands QEMU the pipe into it; _end
+ * starts the migration — @live: QEMU's background snapshot, the guest runs
+ * on while the memory as it was at the start is written; else the guest
+ * must be paused — waits for it ("saving memory" progress) and has the
+ * child finish the file (trailer, fsync) only once QEMU completed. On
+ * failure of _end the caller removes the file; _abort ends a begun save
+ * that will not run. */
+bool vms_memory_save_begin(vms_qmp *qmp, int fd, const char *path, const vms_snapshot_def *def,
+                           const vms_domain_def *domain, bool live, vms_memory_saving *saving,
+                           vmsnap_error **error);
+bool vms_memory_save_end(vms_qmp *qmp, vms_memory_saving *saving, const vms_progress *progress,
+                         vms_memory_saved *saved, vmsnap_error **error);
+void vms_memory_save_abort(vms_qmp *qmp, vms_memory_saving *saving);
 
 /* Check the memory file @fd of full snapshot @def of the domain with uuid
  * @domain (may be NULL: not checked) before anything relies on it: a

@@ -324,10 +324,15 @@ static GPtrArray *device_ids(const vms_snapshot_def *def, vms_snap_location kind
 
 /* Switch the running QEMU to the snapshot at one instant: every disk in
  * one transaction (external: the overlays already made; internal: tags). */
-static bool take_disks(vms_qmp *qmp, const vms_snapshot_def *def, vmsnap_error **error)
+/* The disks the snapshot takes, as QEMU's transaction wants them: the
+ * blockdev-add of the overlays done (nothing switched yet). *@sw stays NULL
+ * when no disk is taken. */
+static bool prepare_disks(vms_qmp *qmp, const vms_snapshot_def *def, vms_disk_switch **sw,
+                          vmsnap_error **error)
 {
     g_autoptr(GArray) disks = g_array_new(FALSE, TRUE, sizeof(vms_live_disk));
     g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+    *sw = NULL;
     for (size_t i = 0; i < def->ndisks; i++) {
         const vms_snapshot_disk *d = def->disks[i];
         if (d->snapshot != VMS_SNAP_LOCATION_INTERNAL && d->snapshot != VMS_SNAP_LOCATION_EXTERNAL)
@@ -345,8 +350,16 @@ static bool take_disks(vms_qmp *qmp, const vms_snapshot_def *def, vmsnap_error *
     }
     if (disks->len == 0)
         return true;
-    return vms_qemu_snapshot_disks(qmp, (const vms_live_disk *)(void *)disks->data, disks->len,
-                                   error);
+    *sw = vms_qemu_snapshot_disks_prepare(qmp, (const vms_live_disk *)(void *)disks->data,
+                                          disks->len, error);
+    return *sw != NULL;
+}
+
+static bool take_disks(vms_qmp *qmp, const vms_snapshot_def *def, vmsnap_error **error)
+{
+    vms_disk_switch *sw = NULL;
+    return prepare_disks(qmp, def, &sw, error) &&
+           (!sw || vms_qemu_snapshot_disks_commit(qmp, sw, error));
 }
 
 static bool qmp_simple(vms_qmp *qmp, const char *command, vmsnap_error **error)
@@ -414,7 +427,21 @@ static full_result take_full_external(vms_qmp *qmp, vms_snapshot_def *def,
     int fd = vms_memory_file_create(def->memory_file, error);
     if (fd < 0)
         return NOTHING_CHANGED;
-    if ((was_running && !qmp_simple(qmp, "stop", error)) || !take_disks(qmp, def, error)) {
+    /* Everything that can happen before the pause does: the writer, QEMU's
+     * descriptor, the overlays' nodes; the pause holds the transaction and
+     * 'migrate' only. */
+    vms_memory_saving saving;
+    vms_disk_switch *sw = NULL;
+    if (!vms_memory_save_begin(qmp, fd, def->memory_file, def, domain, was_running, &saving,
+                               error)) {
+        close(fd);
+        g_unlink(def->memory_file);
+        return NOTHING_CHANGED;
+    }
+    if (!prepare_disks(qmp, def, &sw, error) || (was_running && !qmp_simple(qmp, "stop", error)) ||
+        (sw && !vms_qemu_snapshot_disks_commit(qmp, g_steal_pointer(&sw), error))) {
+        vms_qemu_snapshot_disks_abandon(qmp, sw);
+        vms_memory_save_abort(qmp, &saving);
         close(fd);
         g_unlink(def->memory_file);
         if (was_running)
@@ -422,8 +449,7 @@ static full_result take_full_external(vms_qmp *qmp, vms_snapshot_def *def,
         return NOTHING_CHANGED;
     }
     vms_memory_saved saved = {.qemu_downtime_ms = -1};
-    bool ok = vms_memory_save(qmp, fd, def->memory_file, def, domain, was_running, progress, &saved,
-                              error);
+    bool ok = vms_memory_save_end(qmp, &saving, progress, &saved, error);
     close(fd);
     if (!ok)
         g_unlink(def->memory_file);
