@@ -217,34 +217,74 @@ static bool prepare_disk(vms_qmp *qmp, const vms_live_disk *disk, GHashTable *ta
     return true;
 }
 
-bool vms_qemu_snapshot_disks(vms_qmp *qmp, const vms_live_disk *disks, size_t ndisks,
-                             vmsnap_error **error)
+struct vms_disk_switch {
+    GPtrArray *added; /* nodes blockdev-add'ed for the overlays */
+    GString *actions; /* the transaction's actions */
+};
+
+void vms_disk_switch_free(vms_disk_switch *sw)
+{
+    if (!sw)
+        return;
+    g_ptr_array_unref(sw->added);
+    g_string_free(sw->actions, TRUE);
+    g_free(sw);
+}
+
+vms_disk_switch *vms_qemu_snapshot_disks_prepare(vms_qmp *qmp, const vms_live_disk *disks,
+                                                 size_t ndisks, vmsnap_error **error)
 {
     for (size_t i = 0; i < ndisks; i++)
         if (disks[i].kind != VMS_LIVE_DISK_SKIP && !check_live_disk(&disks[i], error))
-            return false;
-
+            return NULL;
     g_autoptr(GHashTable) taken = node_names_in_use(qmp, error);
     if (!taken)
-        return false;
-    g_autoptr(GPtrArray) added = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GString) actions = g_string_new("[");
+        return NULL;
+    vms_disk_switch *sw = g_new0(vms_disk_switch, 1);
+    sw->added = g_ptr_array_new_with_free_func(g_free);
+    sw->actions = g_string_new("[");
+    for (size_t i = 0; i < ndisks; i++) {
+        if (disks[i].kind != VMS_LIVE_DISK_SKIP &&
+            !prepare_disk(qmp, &disks[i], taken, sw->added, sw->actions, error)) {
+            vms_qemu_snapshot_disks_abandon(qmp, sw);
+            vms_error_prefix(error, "snapshot of the disks not taken (no disk changed): ");
+            return NULL;
+        }
+    }
+    return sw;
+}
+
+bool vms_qemu_snapshot_disks_commit(vms_qmp *qmp, vms_disk_switch *sw, vmsnap_error **error)
+{
     bool ok = true;
-    for (size_t i = 0; ok && i < ndisks; i++)
-        if (disks[i].kind != VMS_LIVE_DISK_SKIP)
-            ok = prepare_disk(qmp, &disks[i], taken, added, actions, error);
-    if (ok && actions->len > 1) {
-        g_string_append(actions, "]");
-        g_autofree char *args = g_strdup_printf("{\"actions\":%s}", actions->str);
+    if (sw->actions->len > 1) {
+        g_string_append(sw->actions, "]");
+        g_autofree char *args = g_strdup_printf("{\"actions\":%s}", sw->actions->str);
         g_autofree char *reply =
             vms_qmp_command(qmp, "transaction", args, TRANSACTION_TIMEOUT_MS, error);
         ok = reply != NULL;
     }
     if (!ok) {
-        remove_nodes(qmp, added);
+        remove_nodes(qmp, sw->added);
         vms_error_prefix(error, "snapshot of the disks not taken (no disk changed): ");
     }
+    vms_disk_switch_free(sw);
     return ok;
+}
+
+void vms_qemu_snapshot_disks_abandon(vms_qmp *qmp, vms_disk_switch *sw)
+{
+    if (!sw)
+        return;
+    remove_nodes(qmp, sw->added);
+    vms_disk_switch_free(sw);
+}
+
+bool vms_qemu_snapshot_disks(vms_qmp *qmp, const vms_live_disk *disks, size_t ndisks,
+                             vmsnap_error **error)
+{
+    vms_disk_switch *sw = vms_qemu_snapshot_disks_prepare(qmp, disks, ndisks, error);
+    return sw && vms_qemu_snapshot_disks_commit(qmp, sw, error);
 }
 
 /* ---- internal snapshots ------------------------------------------------ */
@@ -619,17 +659,26 @@ static bool wait_migration(vms_qmp *qmp, const migration_watch *watch, gint64 de
     return false;
 }
 
-bool vms_qemu_migration_start(vms_qmp *qmp, int fd, vms_migration_kind kind, vmsnap_error **error)
+char *vms_qemu_migration_prepare(vms_qmp *qmp, int fd, vms_migration_kind kind,
+                                 vmsnap_error **error)
 {
     if (!prepare_migration(qmp, kind, error))
-        return false;
-    g_autofree char *fdname = vms_qmp_unique_name("state");
+        return NULL;
+    char *fdname = vms_qmp_unique_name("state");
     g_autofree char *qname = vms_qmp_json_quote(fdname);
     g_autofree char *fdargs = g_strdup_printf("{\"fdname\":%s}", qname);
     g_autofree char *got =
         vms_qmp_command_with_fd(qmp, "getfd", fdargs, fd, VMS_QMP_COMMAND_MS, error);
-    if (!got)
-        return false;
+    if (!got) {
+        g_free(fdname);
+        return NULL;
+    }
+    return fdname;
+}
+
+bool vms_qemu_migration_go(vms_qmp *qmp, const char *fdname, vms_migration_kind kind,
+                           vmsnap_error **error)
+{
     g_autofree char *uri = g_strdup_printf("fd:%s", fdname);
     g_autofree char *quri = vms_qmp_json_quote(uri);
     g_autofree char *args = g_strdup_printf("{\"uri\":%s}", quri);
@@ -637,8 +686,21 @@ bool vms_qemu_migration_start(vms_qmp *qmp, int fd, vms_migration_kind kind, vms
         qmp, is_saving(kind) ? "migrate" : "migrate-incoming", args, VMS_QMP_COMMAND_MS, error);
     /* A started migration has taken the descriptor out of QEMU's named
      * ones already; this closes it when the migration never started. */
-    vms_qmp_command_best_effort(qmp, "closefd", fdargs);
+    vms_qemu_migration_drop_fd(qmp, fdname);
     return started != NULL;
+}
+
+void vms_qemu_migration_drop_fd(vms_qmp *qmp, const char *fdname)
+{
+    g_autofree char *qname = vms_qmp_json_quote(fdname);
+    g_autofree char *fdargs = g_strdup_printf("{\"fdname\":%s}", qname);
+    vms_qmp_command_best_effort(qmp, "closefd", fdargs);
+}
+
+bool vms_qemu_migration_start(vms_qmp *qmp, int fd, vms_migration_kind kind, vmsnap_error **error)
+{
+    g_autofree char *fdname = vms_qemu_migration_prepare(qmp, fd, kind, error);
+    return fdname && vms_qemu_migration_go(qmp, fdname, kind, error);
 }
 
 bool vms_qemu_migration_wait(vms_qmp *qmp, vms_migration_kind kind, int file_fd, int timeout_ms,

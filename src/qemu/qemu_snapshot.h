@@ -36,6 +36,18 @@ typedef struct {
 /* The file behind the node @device_id currently writes to. */
 char *vms_qemu_device_file(vms_qmp *qmp, const char *device_id, vmsnap_error **error);
 
+/* The same in two steps, so that only the transaction itself falls in a
+ * pause of the guest: _prepare checks the disks and blockdev-adds the
+ * overlays (nothing switches); _commit runs the transaction (and on failure
+ * removes the nodes); _abandon removes them without switching. Each of
+ * _commit and _abandon frees @sw. */
+typedef struct vms_disk_switch vms_disk_switch;
+vms_disk_switch *vms_qemu_snapshot_disks_prepare(vms_qmp *qmp, const vms_live_disk *disks,
+                                                 size_t ndisks, vmsnap_error **error);
+bool vms_qemu_snapshot_disks_commit(vms_qmp *qmp, vms_disk_switch *sw, vmsnap_error **error);
+void vms_qemu_snapshot_disks_abandon(vms_qmp *qmp, vms_disk_switch *sw);
+void vms_disk_switch_free(vms_disk_switch *sw);
+
 /* Take every disk's part at one instant: the overlays are blockdev-add'ed,
  * then ONE 'transaction' switches every EXTERNAL device to its overlay and
  * takes every INTERNAL snapshot. All or nothing: on failure the added nodes
@@ -83,6 +95,17 @@ typedef struct {
  * of @fd; for a pipe, the caller closes its copy of QEMU's end so that
  * EOF comes when QEMU is done. Returns once QEMU accepted the command. */
 bool vms_qemu_migration_start(vms_qmp *qmp, int fd, vms_migration_kind kind, vmsnap_error **error);
+
+/* vms_qemu_migration_start() in two steps, so that only 'migrate' falls in
+ * a pause of the guest: _prepare sets the capabilities and parameters and
+ * hands @fd to QEMU ('getfd'), returning the name it has there; _go runs
+ * 'migrate' / 'migrate-incoming' on it. _drop_fd closes a prepared
+ * descriptor that will not be used. */
+char *vms_qemu_migration_prepare(vms_qmp *qmp, int fd, vms_migration_kind kind,
+                                 vmsnap_error **error);
+bool vms_qemu_migration_go(vms_qmp *qmp, const char *fdname, vms_migration_kind kind,
+                           vmsnap_error **error);
+void vms_qemu_migration_drop_fd(vms_qmp *qmp, const char *fdname);
 
 /* Wait (up to @timeout_ms) for the migration started by
  * vms_qemu_migration_start() to complete, reporting "saving memory" (RAM
