@@ -401,8 +401,7 @@ static bool load_memstate(vms_qmp *qmp, int fd, bool trusted, const vms_progress
         vms_error_propagate(error, feed_error);
         return false;
     }
-    return vms_qemu_migration_wait(qmp, VMS_MIGRATION_LOAD, -1, LOAD_TIMEOUT_MS, NULL, NULL,
-                                   error);
+    return vms_qemu_migration_wait(qmp, VMS_MIGRATION_LOAD, -1, LOAD_TIMEOUT_MS, NULL, NULL, error);
 }
 
 bool vms_memory_load(vms_qmp *qmp, int fd, bool trusted, const vms_progress *progress,
