@@ -118,17 +118,6 @@ char *vms_journal_format(const vms_journal *j)
 
 /* --- reading ------------------------------------------------------------------ */
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decode one percent-encoded field; NULL if malformed. "%00" alone is the
  * empty string; a NUL anywhere else is refused. */
 static char *decode_field(const char *field)
@@ -141,8 +130,8 @@ static char *decode_field(const char *field)
             g_string_append_c(out, *p);
             continue;
         }
-        int hi = hex_digit(p[1]);
-        int lo = hi < 0 ? -1 : hex_digit(p[2]);
+        int hi = g_ascii_xdigit_value(p[1]);
+        int lo = hi < 0 ? -1 : g_ascii_xdigit_value(p[2]);
         if (lo < 0 || (hi == 0 && lo == 0)) {
             g_string_free(out, TRUE);
             return NULL;

@@ -94,21 +94,23 @@ void vms_journal_end(vms_domain_state *state, vms_journal *journal)
 
 /* --- shared recovery steps ------------------------------------------------------ */
 
-/* The QEMU of the domain, if one runs (or is paused), with every job the
- * dead process started settled; NULL without error when none runs. */
-static vms_qmp *settled_qemu(vms_domain_state *state, vmsnap_domain_state *run,
-                             vmsnap_error **error)
+/* *@qmp: the QEMU of the domain if one runs (or is paused), with every job
+ * the dead process started settled; NULL when none runs. */
+static bool settled_qemu(vms_domain_state *state, vmsnap_domain_state *run, vms_qmp **qmp,
+                         vmsnap_error **error)
 {
+    *qmp = NULL;
     g_auto(vms_run_status) status = {0};
     if (!vms_domain_get_run_status_locked(state->store, state->name, &status, error))
-        return NULL;
+        return false;
     *run = status.state;
     if (status.state != VMSNAP_DOMAIN_STATE_RUNNING && status.state != VMSNAP_DOMAIN_STATE_PAUSED)
-        return NULL;
-    g_autoptr(vms_qmp) qmp = vms_domain_connect_qmp(state->store, state->name, error);
-    if (!qmp || !vms_qemu_jobs_settle(qmp, SETTLE_TIMEOUT_MS, error))
-        return NULL;
-    return g_steal_pointer(&qmp);
+        return true;
+    g_autoptr(vms_qmp) found = vms_domain_connect_qmp(state->store, state->name, error);
+    if (!found || !vms_qemu_jobs_settle(found, SETTLE_TIMEOUT_MS, error))
+        return false;
+    *qmp = g_steal_pointer(&found);
+    return true;
 }
 
 /* The guest ran when the operation began: let it run again (a dead vmsnap
@@ -159,25 +161,28 @@ static const char *first_name(const vms_journal *journal)
 
 /* Did the snapshot's disks switch: QEMU (running) writes to an overlay it
  * made, or a tag it made exists. Shut off, the phase says. */
-static bool create_switched(const vms_journal *journal, vms_qmp *qmp, vmsnap_error **error)
+static bool create_switched(const vms_journal *journal, vms_qmp *qmp, bool *switched,
+                            vmsnap_error **error)
 {
+    *switched = true;
     if (g_strcmp0(journal->phase, "switched") == 0)
         return true;
+    *switched = false;
     if (!qmp)
-        return false;
+        return true;
     g_autoptr(GHashTable) open = vms_qemu_open_files(qmp, error);
     if (!open)
         return false;
     for (guint i = 0; i < journal->created->len; i++)
         if (g_hash_table_contains(open, g_ptr_array_index(journal->created, i)))
-            return true;
+            *switched = true;
     for (guint i = 0; i + 1 < journal->tags->len; i += 2) {
         g_auto(GStrv) tags = vms_qemu_img_snapshot_list(g_ptr_array_index(journal->tags, i), NULL);
         if (tags &&
             g_strv_contains((const char *const *)tags, g_ptr_array_index(journal->tags, i + 1)))
-            return true;
+            *switched = true;
     }
-    return false;
+    return true;
 }
 
 /* A memory file the save finished (its trailer written); its checksum. */
@@ -236,17 +241,12 @@ static bool recover_create(vms_domain_state *state, const vms_journal *journal, 
 {
     const char *name = first_name(journal);
     vmsnap_domain_state run = VMSNAP_DOMAIN_STATE_SHUTOFF;
-    vmsnap_error *err = NULL;
-    g_autoptr(vms_qmp) qmp = settled_qemu(state, &run, &err);
-    if (err) {
-        vms_error_propagate(error, err);
+    g_autoptr(vms_qmp) qmp = NULL;
+    if (!settled_qemu(state, &run, &qmp, error))
         return false;
-    }
-    bool switched = create_switched(journal, qmp, &err);
-    if (err) {
-        vms_error_propagate(error, err);
+    bool switched = false;
+    if (!create_switched(journal, qmp, &switched, error))
         return false;
-    }
     bool disk_only = false;
     if (switched) {
         if (!finish_create(state, journal, &disk_only, error))
@@ -287,12 +287,9 @@ static bool recover_revert(vms_domain_state *state, const vms_journal *journal, 
             return false;
     } else {
         vmsnap_domain_state run = VMSNAP_DOMAIN_STATE_SHUTOFF;
-        vmsnap_error *err = NULL;
-        g_autoptr(vms_qmp) qmp = settled_qemu(state, &run, &err);
-        if (err) {
-            vms_error_propagate(error, err);
+        g_autoptr(vms_qmp) qmp = NULL;
+        if (!settled_qemu(state, &run, &qmp, error))
             return false;
-        }
         bool began = g_strcmp0(journal->phase, "begun") == 0;
         /* Past "begun" the QEMU running (if any) is a half-restored one. */
         if (!began && run != VMSNAP_DOMAIN_STATE_SHUTOFF &&
@@ -331,12 +328,9 @@ static bool recover_delete(vms_domain_state *state, const vms_journal *journal, 
                            char **report, vmsnap_error **error)
 {
     vmsnap_domain_state run = VMSNAP_DOMAIN_STATE_SHUTOFF;
-    vmsnap_error *err = NULL;
-    g_autoptr(vms_qmp) qmp = settled_qemu(state, &run, &err);
-    if (err) {
-        vms_error_propagate(error, err);
+    g_autoptr(vms_qmp) qmp = NULL;
+    if (!settled_qemu(state, &run, &qmp, error))
         return false;
-    }
     g_clear_pointer(&qmp, vms_qmp_free);
     g_autoptr(GPtrArray) left = g_ptr_array_new_with_free_func(g_free);
     for (guint i = 0; i < journal->names->len; i++) {

@@ -127,17 +127,6 @@ bool vms_memstate_compression_from_name(const char *name, vms_memstate_compressi
     return true;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 bool vms_memstate_uuid_parse(const char *text, uint8_t out[16])
 {
     memset(out, 0, 16);
@@ -152,7 +141,7 @@ bool vms_memstate_uuid_parse(const char *text, uint8_t out[16])
                 return false;
             continue;
         }
-        int hi = hex_value(text[i]), lo = hex_value(text[i + 1]);
+        int hi = g_ascii_xdigit_value(text[i]), lo = g_ascii_xdigit_value(text[i + 1]);
         if (hi < 0 || lo < 0)
             return false;
         out[n++] = (uint8_t)(hi << 4 | lo);
